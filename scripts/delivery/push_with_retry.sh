@@ -5,7 +5,8 @@
 # idempotent, e.g. scripts/delivery/bump_image.py), commits what it changed and pushes. A push
 # refused because another push landed first (two merges racing) is retried on the new tip: the
 # edit is replayed, the same result as rebasing the commit, without conflicts. Meant for CI: it
-# refuses to run with uncommitted changes, since it resets the working tree.
+# refuses to run with uncommitted changes, since it resets the working tree. In GitHub Actions the
+# pushed commit is written to $GITHUB_OUTPUT as sha=<commit>.
 set -euo pipefail
 branch=main message="" attempts=${PUSH_ATTEMPTS:-5}
 while getopts "b:m:n:" opt; do
@@ -29,11 +30,13 @@ for ((attempt = 1; attempt <= attempts; attempt++)); do
   "$@"
   if [[ -z $(git status --porcelain --untracked-files=no) ]]; then
     echo "push_with_retry: nothing to commit, $branch is already up to date"
+    [[ -z ${GITHUB_OUTPUT:-} ]] || echo "sha=$(git rev-parse HEAD)" >>"$GITHUB_OUTPUT"
     exit 0
   fi
   git commit --quiet --all --message "$message"
   if git push --quiet origin "HEAD:refs/heads/$branch"; then
     echo "push_with_retry: pushed $(git rev-parse --short HEAD) to $branch (attempt $attempt)"
+    [[ -z ${GITHUB_OUTPUT:-} ]] || echo "sha=$(git rev-parse HEAD)" >>"$GITHUB_OUTPUT"
     exit 0
   fi
   echo "push_with_retry: push refused (attempt $attempt/$attempts), replaying on the new tip" >&2
