@@ -42,7 +42,7 @@ class Vote(_message.Message):
     """Decimal 0-10 with at most two places, as text ("9.5"): no float rounding."""
     @_builtins.property
     def accepted_at(self) -> _timestamp_pb2.Timestamp:
-        """Set by the server when the broker acknowledged the vote."""
+        """Set by the server when it takes the vote, and written to Kafka with it."""
 
     def __init__(
         self,

@@ -1,0 +1,68 @@
+"""Locust load: POST /grpc one vote per request, from loadtest/data/votes.json.
+
+    locust -f loadtest/locustfile.py --headless -u 20 -r 20 -t 1m --host http://127.0.0.1:8080
+    locust -f loadtest/locustfile.py --headless -u 20 -r 20 --host ... --votes-once   # each vote once, then stop
+
+A reply other than 202 is a failure in Locust's statistics.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, events, task
+from locust.env import Environment
+
+DATA = Path(__file__).with_name("data") / "votes.json"
+
+
+@events.init_command_line_parser.add_listener
+def _arguments(parser: Any) -> None:
+    parser.add_argument("--votes-file", default=str(DATA), help="JSON array of votes to send")
+    parser.add_argument(
+        "--votes-once", action="store_true", default=False, help="send each vote once, then stop the run"
+    )
+
+
+class VoteFeed:
+    """Hands out votes to every simulated user: cycling forever, or each once."""
+
+    def __init__(self, environment: Environment) -> None:
+        options = environment.parsed_options
+        votes = json.loads(Path(options.votes_file).read_text(encoding="utf-8"))
+        self.once = bool(options.votes_once)
+        self._votes: Iterator[dict[str, Any]] = iter(votes) if self.once else itertools.cycle(votes)
+        self.in_flight = 0
+
+    def next(self) -> dict[str, Any] | None:
+        return next(self._votes, None)
+
+
+@events.init.add_listener
+def _feed(environment: Environment, **_: Any) -> None:
+    environment.vote_feed = VoteFeed(environment)  # type: ignore[attr-defined]
+
+
+class Voter(FastHttpUser):
+    @task
+    def cast(self) -> None:
+        feed: VoteFeed = self.environment.vote_feed  # type: ignore[attr-defined]
+        vote = feed.next()
+        if vote is None:
+            # Every vote was handed out: the last user to see its request finish ends the run.
+            if feed.in_flight == 0 and self.environment.runner is not None:
+                self.environment.runner.quit()
+            gevent.sleep(0.05)
+            return
+        feed.in_flight += 1
+        try:
+            with self.client.post("/grpc", json=vote, name="/grpc", catch_response=True) as response:
+                if response.status_code != 202:
+                    response.failure(f"{response.status_code}: {response.text[:200]}")
+        finally:
+            feed.in_flight -= 1

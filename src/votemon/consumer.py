@@ -1,0 +1,257 @@
+"""The consumer (group `vote-counter`): counts each vote exactly once in Redis and logs it in MongoDB.
+
+For each partition of each batch it does, in order:
+  1. send poison records (not a vote) to the dead-letter topic, and wait for the broker's ack;
+  2. insert the votes' log documents into MongoDB (`_id` = vote id: a replay inserts nothing);
+  3. count the votes in Redis and store the partition's next offset, in one atomic script;
+  4. commit that offset to Kafka, for lag monitoring (the offset in Redis is the one that counts).
+A crash between any two steps replays the batch on restart; steps 2 and 3 make the replay a no-op.
+On assignment the consumer seeks each partition to its offset stored in Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import structlog
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
+from aiokafka.errors import KafkaError
+from prometheus_client import Counter, Gauge, Histogram
+from pydantic import ValidationError
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
+
+from votemon.kafka import make_producer
+from votemon.runtime import configure_logging, ops_app, serve_app, stop_event
+from votemon.settings import Settings
+from votemon.store.tally import Tally, redis_client
+from votemon.store.vote_log import VoteLog, mongo_client
+from votemon.votes import AcceptedVote, utc_now
+
+COUNTED = Counter("votes_counted_total", "Votes counted in Redis for the first time")
+REPLAYED = Counter("votes_replayed_total", "Votes skipped because they were counted before")
+DEAD_LETTERS = Counter(
+    "votes_dead_letter_total", "Records that were not votes, sent to the dead-letter topic"
+)
+RETRIES = Counter("votes_consumer_retries_total", "Retried writes to Redis, MongoDB or Kafka", ["step"])
+BATCH_SECONDS = Histogram("votes_consumer_batch_seconds", "Time to log, count and commit one batch")
+FRESHNESS_SECONDS = Histogram(
+    "votes_freshness_seconds",
+    "From a vote's acceptance to its count in Redis",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+LAG = Gauge("votes_consumer_lag", "Records behind the partition's end", ["partition"])
+
+RETRYABLE = (RedisError, PyMongoError, KafkaError, OSError)
+T = TypeVar("T")
+
+
+class DeadLetter:
+    """A record that is not a vote, with the reason."""
+
+    def __init__(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        self.record = record
+        self.reason = reason
+
+
+def decode(
+    records: list[ConsumerRecord[bytes, bytes]],
+) -> tuple[list[tuple[int, AcceptedVote]], list[DeadLetter]]:
+    """Split records into (offset, vote) pairs and dead letters."""
+    votes, dead = [], []
+    for record in records:
+        try:
+            votes.append((record.offset, AcceptedVote.from_kafka(record.value)))
+        except ValidationError as error:
+            reason = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in error.errors()
+            )
+            dead.append(DeadLetter(record, reason))
+    return votes, dead
+
+
+class VoteCounter:
+    """Applies the four steps above to each batch, retrying each with backoff until it succeeds."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        tally: Tally,
+        vote_log: VoteLog,
+        stopping: asyncio.Event,
+    ) -> None:
+        self._settings = settings
+        self._consumer = consumer
+        self._producer = producer
+        self._tally = tally
+        self._log = vote_log
+        self._stopping = stopping
+        self._logger = structlog.get_logger()
+
+    async def retrying(self, step: str, action: Callable[[], Awaitable[T]]) -> T:
+        def give_up(state: RetryCallState) -> bool:
+            return self._stopping.is_set()
+
+        def note(state: RetryCallState) -> None:
+            RETRIES.labels(step=step).inc()
+            error = state.outcome.exception() if state.outcome else None
+            self._logger.warning("retrying", step=step, attempt=state.attempt_number, error=repr(error))
+
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(RETRYABLE),
+            wait=wait_exponential(multiplier=0.1, max=5),
+            stop=give_up,
+            before_sleep=note,
+            reraise=True,
+        ):
+            with attempt:
+                return await action()
+        raise AssertionError("unreachable: AsyncRetrying returns or raises")
+
+    async def process(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        """Log, count and commit every partition's records of one getmany()."""
+        with BATCH_SECONDS.time():
+            commits = {}
+            for tp, records in batches.items():
+                if records:
+                    await self._process_partition(tp, records)
+                    commits[tp] = records[-1].offset + 1
+            if commits:
+                await self.retrying("commit", lambda: self._consumer.commit(commits))
+
+    async def _process_partition(
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        votes, dead = decode(records)
+        if dead:
+            await self.retrying("dead-letter", lambda: self._send_dead_letters(dead))
+        now = utc_now()
+        await self.retrying("mongo", lambda: self._log.insert(tp.partition, votes, now))
+        next_offset = records[-1].offset + 1
+        counted = await self.retrying(
+            "redis", lambda: self._tally.count(tp.topic, tp.partition, next_offset, votes)
+        )
+        COUNTED.inc(counted)
+        REPLAYED.inc(len(votes) - counted)
+        done = time.time()
+        for _, vote in votes:
+            FRESHNESS_SECONDS.observe(max(0.0, done - vote.accepted_at.timestamp()))
+        highwater = self._consumer.highwater(tp)
+        if highwater is not None:
+            LAG.labels(partition=str(tp.partition)).set(max(0, highwater - next_offset))
+
+    async def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
+        """Produce each dead letter with its reason and source, and wait for the broker's acks."""
+        deliveries = []
+        for letter in dead:
+            record = letter.record
+            source = f"{record.topic}:{record.partition}:{record.offset}"
+            headers = [("reason", letter.reason.encode()), ("source", source.encode())]
+            deliveries.append(
+                await self._producer.send(
+                    self._settings.dead_letter_topic, value=record.value, key=record.key, headers=headers
+                )
+            )
+            self._logger.warning("dead letter", source=source, reason=letter.reason)
+        for delivery in deliveries:
+            await delivery
+        DEAD_LETTERS.inc(len(dead))
+
+
+class SeekToCountedOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, resume each partition where Redis says counting stopped."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, tally: Tally, topic: str) -> None:
+        self._consumer = consumer
+        self._tally = tally
+        self._topic = topic
+        self._logger = structlog.get_logger()
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self._logger.info("partitions revoked", partitions=sorted(tp.partition for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        partitions = sorted(tp.partition for tp in assigned if tp.topic == self._topic)
+        stored = await self._tally.stored_offsets(self._topic, partitions)
+        for partition, offset in stored.items():
+            self._consumer.seek(TopicPartition(self._topic, partition), offset)
+        self._logger.info("partitions assigned", partitions=partitions, resumed_from=stored)
+
+
+async def trim_rate_periodically(tally: Tally, stopping: asyncio.Event) -> None:
+    while not stopping.is_set():
+        try:
+            await tally.trim_rate()
+        except RedisError as error:
+            structlog.get_logger().warning("trimming the rate series failed", error=repr(error))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=60)
+
+
+async def run(settings: Settings) -> None:
+    logger = configure_logging(settings, "consumer")
+    stopping = stop_event()
+    redis = redis_client(settings)
+    mongo = mongo_client(settings)
+    tally = Tally(redis, settings)
+    vote_log = VoteLog(mongo, settings)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=settings.consumer_group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        client_id="votemon-consumer",
+    )
+    producer = make_producer(settings)
+    counter = VoteCounter(settings, consumer, producer, tally, vote_log, stopping)
+
+    async def ready() -> bool:
+        try:
+            await redis.ping()
+        except RedisError:
+            return False
+        return bool(consumer.assignment()) and not stopping.is_set()
+
+    ops = asyncio.create_task(
+        serve_app(ops_app("consumer", ready), settings.consumer_metrics_bind, stopping, settings)
+    )
+    await counter.retrying("mongo", vote_log.ensure_indexes)
+    await producer.start()
+    await consumer.start()
+    consumer.subscribe(
+        [settings.votes_topic], listener=SeekToCountedOffsets(consumer, tally, settings.votes_topic)
+    )
+    trimmer = asyncio.create_task(trim_rate_periodically(tally, stopping))
+    logger.info("consuming", topic=settings.votes_topic, group=settings.consumer_group)
+    try:
+        while not stopping.is_set():
+            batches = await consumer.getmany(timeout_ms=500, max_records=settings.consumer_max_records)
+            await counter.process(batches)
+    except RETRYABLE as error:
+        if not stopping.is_set():
+            raise
+        logger.warning("stopped while retrying; the batch will be replayed", error=repr(error))
+    finally:
+        logger.info("stopping: leaving the group")
+        stopping.set()
+        await consumer.stop()
+        await producer.stop()
+        await trimmer
+        await ops
+        await redis.aclose()
+        await mongo.close()
+    logger.info("stopped")

@@ -1,0 +1,119 @@
+"""The gRPC server: takes votes and answers only once Kafka acknowledged them (acks=all)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from prometheus_client import Counter, Histogram
+from pydantic import ValidationError
+
+from votemon.kafka import make_producer
+from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
+from votemon.runtime import configure_logging, ops_app, serve_app, stop_event
+from votemon.settings import Settings
+from votemon.votes import MAX_BATCH, AcceptedVote, VoteIn, field_errors, utc_now
+
+SERVICE_NAME = "votes.v1.VoteService"
+
+PRODUCED = Counter("votes_produced_total", "Votes acknowledged by the Kafka broker")
+PRODUCE_FAILED = Counter("votes_produce_failed_total", "Votes refused because the broker did not acknowledge")
+PRODUCE_SECONDS = Histogram(
+    "votes_produce_seconds",
+    "Time from taking a request to the broker's acknowledgement of all its votes",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+class VoteService(votes_pb2_grpc.VoteServiceServicer):
+    """Validates, stamps (id, accepted_at) and produces votes, keyed by band."""
+
+    def __init__(self, producer: AIOKafkaProducer, settings: Settings) -> None:
+        self._producer = producer
+        self._settings = settings
+        self._log = structlog.get_logger()
+
+    async def Cast(  # noqa: N802 - the name is the RPC's
+        self, request: votes_pb2.CastRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> votes_pb2.CastResponse:
+        (accepted,) = await self._produce([request.vote], context)
+        return votes_pb2.CastResponse(vote=accepted.to_proto())
+
+    async def CastBatch(  # noqa: N802 - the name is the RPC's
+        self, request: votes_pb2.CastBatchRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> votes_pb2.CastBatchResponse:
+        if not 0 < len(request.votes) <= MAX_BATCH:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"a batch holds 1 to {MAX_BATCH} votes")
+        accepted = await self._produce(list(request.votes), context)
+        return votes_pb2.CastBatchResponse(votes=[vote.to_proto() for vote in accepted])
+
+    async def _produce(
+        self, votes: list[votes_pb2.Vote], context: grpc.aio.ServicerContext[object, object]
+    ) -> list[AcceptedVote]:
+        now = utc_now()
+        try:
+            accepted = [AcceptedVote.accept(VoteIn.from_proto(vote), now) for vote in votes]
+        except ValidationError as error:
+            details = "; ".join(f"{e.field}: {e.message}" for e in field_errors(error, batched=False))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, details)
+        with PRODUCE_SECONDS.time():
+            try:
+                await asyncio.wait_for(
+                    self._send_all(accepted), timeout=self._settings.produce_timeout_seconds
+                )
+            except (KafkaError, TimeoutError) as error:
+                PRODUCE_FAILED.inc(len(accepted))
+                self._log.warning("broker did not acknowledge", votes=len(accepted), error=repr(error))
+                await context.abort(
+                    grpc.StatusCode.UNAVAILABLE, "the Kafka broker did not acknowledge the votes"
+                )
+        PRODUCED.inc(len(accepted))
+        return accepted
+
+    async def _send_all(self, accepted: list[AcceptedVote]) -> None:
+        """Queue every vote, then wait for all acknowledgements; raises the first delivery error."""
+        topic = self._settings.votes_topic
+        deliveries = [
+            await self._producer.send(topic, value=vote.kafka_value(), key=vote.kafka_key())
+            for vote in accepted
+        ]
+        # asyncio.wait, not gather: a timeout above must not cancel deliveries already queued.
+        await asyncio.wait(deliveries)
+        for delivery in deliveries:
+            delivery.result()
+
+
+async def run(settings: Settings) -> None:
+    log = configure_logging(settings, "grpc-server")
+    stopping = stop_event()
+    producer = make_producer(settings)
+    await producer.start()
+    health_servicer = health.aio.HealthServicer()
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    votes_pb2_grpc.add_VoteServiceServicer_to_server(VoteService(producer, settings), server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if server.add_insecure_port(settings.grpc_bind) == 0:
+        raise SystemExit(f"cannot listen on {settings.grpc_bind}")
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def ready() -> bool:
+        return not stopping.is_set()
+
+    log.info("serving", bind=settings.grpc_bind, topic=settings.votes_topic)
+    ops = asyncio.create_task(
+        serve_app(ops_app("grpc-server", ready), settings.grpc_metrics_bind, stopping, settings)
+    )
+    await stopping.wait()
+    log.info("stopping: finishing in-flight calls")
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    await server.stop(grace=settings.shutdown_grace_seconds)
+    await producer.stop()
+    await ops
+    log.info("stopped")

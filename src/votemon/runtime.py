@@ -1,0 +1,88 @@
+"""What every service shares at run time: JSON logs, SIGTERM handling, and serving a Quart app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+import structlog
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HypercornConfig
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from quart import Quart, Response
+
+from votemon.settings import Settings
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+def configure_logging(settings: Settings, service: str) -> structlog.stdlib.BoundLogger:
+    """One JSON object per line on stderr, so that log collectors need no parsing rules."""
+    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+    logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr, format="%(message)s")
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger().bind(service=service)
+    return logger
+
+
+def stop_event() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT: services stop taking work, finish what they have, exit 0."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    return stopping
+
+
+async def serve_app(app: Quart, bind: str, stopping: asyncio.Event, settings: Settings) -> None:
+    """Serve a Quart app with Hypercorn until `stopping` is set, letting in-flight requests finish."""
+    config = HypercornConfig()
+    config.bind = [bind]
+    config.graceful_timeout = settings.shutdown_grace_seconds
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.keep_alive_timeout = 75
+    await serve(app, config, shutdown_trigger=stopping.wait)
+
+
+def metrics_response() -> Response:
+    return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+
+def add_probes(app: Quart, ready: ReadinessCheck) -> None:
+    """/healthz (the process answers), /readyz (its dependencies answer) and /metrics."""
+
+    @app.get("/healthz")
+    async def healthz() -> tuple[dict[str, str], int]:
+        return {"status": "ok"}, 200
+
+    @app.get("/readyz")
+    async def readyz() -> tuple[dict[str, str], int]:
+        if await ready():
+            return {"status": "ready"}, 200
+        return {"status": "not ready"}, 503
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return metrics_response()
+
+
+def ops_app(name: str, ready: ReadinessCheck) -> Quart:
+    """The probe-and-metrics app of a service that has no HTTP API of its own."""
+    app = Quart(name)
+    add_probes(app, ready)
+    return app

@@ -1,0 +1,43 @@
+"""The one settings object, read from the environment; every default targets the local stack."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of every service. Field names are the environment variables (case-insensitive)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    votes_topic: str = "votes-submitted"
+    dead_letter_topic: str = "votes-dead-letter"
+    consumer_group: str = "vote-counter"
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_retention_ms: int = 2 * 60 * 60 * 1000
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_password: SecretStr | None = None
+    mongo_uri: str = "mongodb://127.0.0.1:27017/"
+    mongo_username: str | None = None
+    mongo_password: SecretStr | None = None
+    mongo_database: str = "votes"
+
+    front_bind: str = "127.0.0.1:8080"
+    grpc_bind: str = "127.0.0.1:50051"
+    grpc_target: str = "127.0.0.1:50051"
+    grpc_metrics_bind: str = "127.0.0.1:9101"
+    consumer_metrics_bind: str = "127.0.0.1:9102"
+    results_bind: str = "127.0.0.1:8081"
+
+    grpc_deadline_seconds: float = Field(default=5.0, gt=0)
+    produce_timeout_seconds: float = Field(default=4.0, gt=0)
+    producer_linger_ms: int = Field(default=2, ge=0)
+    consumer_max_records: int = Field(default=2000, ge=1)
+    dedup_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    rate_window_seconds: int = Field(default=3600, ge=60)
+    shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+    retry_after_seconds: int = Field(default=2, ge=1)
+    log_level: str = "info"

@@ -1,0 +1,110 @@
+"""The live counters in Redis. The keys are a public contract: Grafana's dashboards read them.
+
+| key                | type   | content                                                    |
+|--------------------|--------|------------------------------------------------------------|
+| votes:total        | string | votes counted                                              |
+| votes:by-band      | hash   | band -> votes                                              |
+| votes:by-album     | hash   | "band / album" -> votes                                    |
+| votes:per-second   | hash   | unix second (accepted_at) -> votes; the last hour          |
+| votes:seen:<id>    | string | a counted vote id, kept dedup_ttl_seconds                  |
+| votes:offsets      | hash   | "topic:partition" -> next Kafka offset to count            |
+
+Counting a batch and storing its partition's next offset happen in one Lua script, so the
+counters and the position they correspond to can never disagree, even when Redis loses its
+last second of writes: the consumer seeks back to that stored position and counts again.
+"""
+
+from __future__ import annotations
+
+import time
+from importlib.resources import files
+from typing import Any
+
+from redis.asyncio import Redis
+
+from votemon.settings import Settings
+from votemon.votes import AcceptedVote
+
+TOTAL = "votes:total"
+BY_BAND = "votes:by-band"
+BY_ALBUM = "votes:by-album"
+PER_SECOND = "votes:per-second"
+SEEN_PREFIX = "votes:seen:"
+OFFSETS = "votes:offsets"
+
+
+def redis_client(settings: Settings) -> Redis:
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    return Redis.from_url(
+        settings.redis_url,
+        password=password,
+        decode_responses=True,
+        socket_timeout=5,
+        socket_connect_timeout=5,
+    )
+
+
+def partition_field(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"
+
+
+class Tally:
+    """Writes counts (the consumer) and reads them (the results API)."""
+
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self._redis = redis
+        self._settings = settings
+        self._count = redis.register_script(files("votemon.store").joinpath("tally.lua").read_text())
+
+    async def count(
+        self, topic: str, partition: int, next_offset: int, votes: list[tuple[int, AcceptedVote]]
+    ) -> int:
+        """Count (offset, vote) pairs of one partition and move its stored offset to next_offset."""
+        args: list[Any] = [
+            partition_field(topic, partition),
+            next_offset,
+            SEEN_PREFIX,
+            self._settings.dedup_ttl_seconds,
+        ]
+        for offset, vote in votes:
+            args += [offset, vote.id, vote.name, vote.album_key, int(vote.accepted_at.timestamp())]
+        counted = await self._count(keys=[OFFSETS, TOTAL, BY_BAND, BY_ALBUM, PER_SECOND], args=args)
+        return int(counted)
+
+    async def stored_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
+        """The next offset to count of each partition that has one."""
+        if not partitions:
+            return {}
+        values = await self._redis.hmget(OFFSETS, [partition_field(topic, p) for p in partitions])
+        return {p: int(v) for p, v in zip(partitions, values, strict=True) if v is not None}
+
+    async def trim_rate(self) -> int:
+        """Drop per-second buckets older than the rate window, so the hash stays small."""
+        cutoff = int(time.time()) - self._settings.rate_window_seconds
+        old = [second for second in await self._redis.hkeys(PER_SECOND) if int(second) < cutoff]
+        return int(await self._redis.hdel(PER_SECOND, *old)) if old else 0
+
+    async def totals(self) -> dict[str, Any]:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(TOTAL)
+            pipe.hgetall(BY_BAND)
+            pipe.hgetall(BY_ALBUM)
+            total, bands, albums = await pipe.execute()
+        by_album = []
+        for key, votes in albums.items():
+            band, _, album = key.partition(" / ")
+            by_album.append({"band": band, "album": album, "votes": int(votes)})
+        return {
+            "total": int(total or 0),
+            "bands": sorted(
+                ({"band": b, "votes": int(v)} for b, v in bands.items()), key=lambda r: -r["votes"]
+            ),
+            "albums": sorted(by_album, key=lambda r: -r["votes"]),
+        }
+
+    async def rate(self, seconds: int) -> list[dict[str, int]]:
+        """Votes per second over the last `seconds`, oldest first, zeros included."""
+        now = int(time.time())
+        wanted = [str(second) for second in range(now - seconds + 1, now + 1)]
+        values = await self._redis.hmget(PER_SECOND, wanted)
+        return [{"second": int(s), "votes": int(v or 0)} for s, v in zip(wanted, values, strict=True)]

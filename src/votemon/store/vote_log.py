@@ -1,0 +1,82 @@
+"""The vote log in MongoDB: one document per vote, `_id` = vote id, so a replayed insert is a no-op.
+
+Document shape (collection `logs`):
+    {_id: "<vote id>", name, album, year: int, rank: "9.5", accepted_at: datetime (UTC),
+     counted_at: datetime (UTC), partition: int, offset: int}
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
+
+from votemon.settings import Settings
+from votemon.votes import AcceptedVote
+
+DUPLICATE_KEY = 11000
+LOGS = "logs"
+
+
+def mongo_client(settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
+    password = settings.mongo_password.get_secret_value() if settings.mongo_password else None
+    return AsyncMongoClient(
+        settings.mongo_uri,
+        username=settings.mongo_username,
+        password=password,
+        serverSelectionTimeoutMS=5000,
+        tz_aware=True,
+    )
+
+
+class VoteLog:
+    """Inserts log documents (the consumer) and reads the latest ones (the results API)."""
+
+    def __init__(self, client: AsyncMongoClient[dict[str, Any]], settings: Settings) -> None:
+        self._logs: AsyncCollection[dict[str, Any]] = client[settings.mongo_database][LOGS]
+
+    async def ensure_indexes(self) -> None:
+        await self._logs.create_index([("accepted_at", DESCENDING)], name="accepted_at_desc")
+
+    async def insert(
+        self, partition: int, votes: list[tuple[int, AcceptedVote]], counted_at: datetime
+    ) -> int:
+        """Insert one document per vote; documents already there (a replay) are left alone.
+
+        Returns how many were new. Any error other than a duplicate key is raised.
+        """
+        if not votes:
+            return 0
+        documents = [
+            {
+                "_id": vote.id,
+                "name": vote.name,
+                "album": vote.album,
+                "year": vote.year,
+                "rank": vote.rank,
+                "accepted_at": vote.accepted_at,
+                "counted_at": counted_at,
+                "partition": partition,
+                "offset": offset,
+            }
+            for offset, vote in votes
+        ]
+        try:
+            result = await self._logs.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            others = [e for e in error.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
+            if others or error.details.get("writeConcernErrors"):
+                raise
+            return int(error.details.get("nInserted", 0))
+        return len(result.inserted_ids)
+
+    async def latest(self, limit: int) -> list[dict[str, Any]]:
+        """The newest `limit` votes, newest first."""
+        cursor = self._logs.find({}, sort=[("accepted_at", DESCENDING), ("_id", DESCENDING)], limit=limit)
+        return [document async for document in cursor]
+
+    async def count(self) -> int:
+        return await self._logs.count_documents({})

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The local stack: Apache Kafka (KRaft, single node), Redis and FerretDB on loopback, no Docker.
+#   stack/stack.sh up      install what is missing, start what is not running, wait until ready
+#   stack/stack.sh down    stop what this script started
+#   stack/stack.sh status  what runs where
+# Data and logs live under .local/ (ignored by git). Ports come from the environment.
+# MONGO_URI pointing elsewhere than the default skips FerretDB.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+REDIS_PORT=${REDIS_PORT:-6379}
+MONGO_PORT=${MONGO_PORT:-27017}
+export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}
+# shellcheck source=stack/lib.sh
+source "$root/stack/lib.sh"
+
+# --- Kafka -----------------------------------------------------------------------------------
+kafka_jars=$root/stack/kafka/target/dependency
+
+install_kafka() {
+  [[ -f $kafka_jars/.complete ]] && return
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch the Kafka jars"
+  say "fetching Apache Kafka jars from Maven Central (first run only)"
+  (cd "$root/stack/kafka" && mvn -B -ntp -Dstyle.color=never dependency:copy-dependencies -DincludeScope=runtime \
+    | grep -E 'Downloaded|BUILD|ERROR' | sed 's/^/   /' | tail -n 5)
+  touch "$kafka_jars/.complete"
+}
+
+up_kafka() {
+  if running kafka; then say "kafka already running on 127.0.0.1:$KAFKA_PORT"; return; fi
+  claim_port kafka "$KAFKA_PORT"
+  claim_port kafka_controller "$KAFKA_CONTROLLER_PORT"
+  local dir=$state/kafka config=$state/kafka/server.properties
+  mkdir -p "$dir"
+  sed -e "s#@DATA@#$dir/data#" -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+    "$root/stack/kafka/server.properties" >"$config"
+  local java=(java -Xms512m -Xmx1g -Dlog4j2.configurationFile="$root/stack/kafka/log4j2.yaml"
+    -Dkafka.logs.dir="$logs" -cp "$kafka_jars/*")
+  if [[ ! -f $dir/data/meta.properties ]]; then
+    say "formatting the Kafka log directory (KRaft)"
+    "${java[@]}" kafka.tools.StorageTool format --standalone -t "$(cat "$root/stack/kafka/cluster-id")" \
+      -c "$config" >"$logs/kafka-format.log" 2>&1 || die "Kafka storage format failed; see $logs/kafka-format.log"
+  fi
+  say "starting kafka on 127.0.0.1:$KAFKA_PORT"
+  start kafka "${java[@]}" kafka.Kafka "$config"
+}
+
+# --- Redis -----------------------------------------------------------------------------------
+install_redis() {
+  command -v redis-server >/dev/null && return
+  say "installing redis-server from Debian"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+}
+
+up_redis() {
+  if running redis; then say "redis already running on 127.0.0.1:$REDIS_PORT"; return; fi
+  claim_port redis "$REDIS_PORT"
+  mkdir -p "$state/redis"
+  say "starting redis on 127.0.0.1:$REDIS_PORT"
+  # Append-only file, fsync every second: the counters and the consumer's offsets persist together.
+  start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$state/redis" \
+    --appendonly yes --appendfsync everysec --save "" --daemonize no
+}
+
+# --- FerretDB --------------------------------------------------------------------------------
+ferretdb_bin=$state/bin/ferretdb
+
+install_ferretdb() {
+  local src=$root/stack/ferretdb
+  if [[ -x $ferretdb_bin && $ferretdb_bin -nt $src/go.sum && $ferretdb_bin -nt $src/main.go ]]; then return; fi
+  say "building FerretDB v1.24.2 with go build (first run only, about 2 minutes)"
+  (cd "$src" && go build -o "$ferretdb_bin" .)
+}
+
+up_ferretdb() {
+  if running ferretdb; then say "ferretdb already running on 127.0.0.1:$MONGO_PORT"; return; fi
+  claim_port mongo "$MONGO_PORT"
+  say "starting ferretdb (MongoDB wire protocol, SQLite) on 127.0.0.1:$MONGO_PORT"
+  start ferretdb "$ferretdb_bin" -listen "127.0.0.1:$MONGO_PORT" -data-dir "$state/ferretdb"
+}
+
+use_ferretdb() { [[ -z ${MONGO_URI:-} || $MONGO_URI == "mongodb://127.0.0.1:$MONGO_PORT"* ]]; }
+
+# --- commands --------------------------------------------------------------------------------
+case ${1:-} in
+  up)
+    install_redis & redis_install=$!
+    install_kafka
+    if use_ferretdb; then install_ferretdb; fi
+    wait "$redis_install" || die "redis-server install failed"
+    up_redis
+    up_kafka
+    if use_ferretdb; then up_ferretdb; fi
+    wait_for redis 20 redis-cli -p "$REDIS_PORT" ping
+    if use_ferretdb; then wait_for ferretdb 30 port_open "$MONGO_PORT"; fi
+    wait_for kafka 90 port_open "$KAFKA_PORT"
+    say "creating topics"
+    KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT "$root/.venv/bin/votemon" create-topics \
+      || die "topic creation failed (is Kafka healthy? see $logs/kafka.log)"
+    say "stack ready: kafka 127.0.0.1:$KAFKA_PORT, redis 127.0.0.1:$REDIS_PORT, mongo 127.0.0.1:$MONGO_PORT; logs in $logs"
+    ;;
+  down)
+    for name in ferretdb kafka redis; do stop "$name"; done
+    ;;
+  status)
+    for name in kafka redis ferretdb; do
+      if running "$name"; then echo "$name: running (pid $(cat "$run/$name.pid"))"; else echo "$name: stopped"; fi
+    done
+    ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
