@@ -1,0 +1,666 @@
+"""Offline validation of the GitOps tree (base/, overlays/, apps/), used by tests/gitops.
+
+Renders every Kustomize directory with `kubectl kustomize`, validates each object against a schema
+(Kubernetes kinds with kubernetes-validate --strict, custom resources with the CRD schemas in
+$CRDS_DIR, default ../shared/crds; a kind with no schema is an error) and runs the project's policy
+checks. Every check is a function from rendered objects to a list of error strings (empty: passed).
+
+    .venv/bin/python scripts/validate_manifests.py     # prints a summary, exit 1 on any error
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+REPO = Path(__file__).resolve().parents[1]
+NAMESPACE = "so1-p2"
+ARGOCD_NAMESPACE = "argocd"
+# GKE's regular release channel runs 1.35 in late 2026; kubernetes-validate 1.37.0 ships it.
+K8S_VERSION = "1.35.0"
+ENVS = ("dev", "gke")
+TREES = ("base", "overlays", "apps")
+CLUSTER_SCOPED = {
+    "Namespace",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ClusterSecretStore",
+    "StorageClass",
+    "PersistentVolume",
+    "GatewayClass",
+    "PriorityClass",
+}
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+AUTOSCALER_KINDS = {"HorizontalPodAutoscaler", "ScaledObject"}
+
+Obj = dict[str, Any]
+Check = Callable[[list[Obj]], list[str]]
+
+
+def crds_dir() -> Path:
+    return Path(os.environ.get("CRDS_DIR", REPO.parent / "shared" / "crds"))
+
+
+def name_of(obj: Obj) -> str:
+    return f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+
+
+# --- rendering -------------------------------------------------------------------------------------
+
+
+def kustomization_dirs(root: Path = REPO) -> list[Path]:
+    """Every directory under base/, overlays/ and apps/ that `kubectl kustomize` can build."""
+    dirs = []
+    for tree in TREES:
+        for file in sorted((root / tree).rglob("kustomization.yaml")):
+            if yaml.safe_load(file.read_text()).get("kind", "Kustomization") == "Kustomization":
+                dirs.append(file.parent)
+    return dirs
+
+
+def render_uncached(path: Path) -> list[Obj]:
+    proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        ["kubectl", "kustomize", str(path)],  # noqa: S607 - kubectl from PATH, as the Makefile uses
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"kubectl kustomize {path} failed:\n{proc.stderr}")
+    return [doc for doc in yaml.load_all(proc.stdout, Loader=LOADER) if doc]
+
+
+@functools.cache
+def render(path: Path) -> tuple[Obj, ...]:
+    """Rendered objects of one kustomization, once per process (callers must not mutate them)."""
+    return tuple(render_uncached(path.resolve()))
+
+
+def app_paths(env: str, root: Path = REPO) -> list[Path]:
+    """The git paths the Argo CD Applications of apps/<env> sync (Helm chart sources excluded)."""
+    return [
+        root / app["spec"]["source"]["path"]
+        for app in render(root / "apps" / env)
+        if app["kind"] == "Application" and app["spec"]["source"].get("path")
+    ]
+
+
+def env_objects(env: str, root: Path = REPO) -> list[Obj]:
+    """Everything Argo CD applies from git in one environment: the union of its Applications' paths."""
+    return [obj for path in app_paths(env, root) for obj in render(path)]
+
+
+# --- schemas ---------------------------------------------------------------------------------------
+
+
+def _close_nested(schema: Obj) -> None:
+    """Reject unknown fields wherever the structural schema lists the fields (as the API server's
+    strict field validation does), except where it preserves unknown fields on purpose."""
+    if not isinstance(schema, dict):
+        return
+    if (
+        "properties" in schema
+        and "additionalProperties" not in schema
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        schema["additionalProperties"] = False
+    for child in schema.get("properties", {}).values():
+        _close_nested(child)
+    for key in ("items", "additionalProperties"):
+        _close_nested(schema.get(key))
+    for key in ("allOf", "anyOf", "oneOf"):
+        for child in schema.get(key, []):
+            _close_nested(child)
+
+
+def _closed(schema: Obj) -> Obj:
+    schema = copy.deepcopy(schema)
+    _close_nested(schema)
+    props = schema.setdefault("properties", {})
+    props.setdefault("apiVersion", {"type": "string"})
+    props.setdefault("kind", {"type": "string"})
+    props.setdefault("metadata", {"type": "object"})
+    schema.setdefault("additionalProperties", False)
+    return schema
+
+
+@functools.cache
+def crd_schemas(directory: Path | None = None) -> dict[tuple[str, str], jsonschema.protocols.Validator]:
+    """(apiVersion, kind) -> validator for every served version of every CRD in the directory."""
+    directory = directory or crds_dir()
+    if not directory.is_dir():
+        raise FileNotFoundError(f"CRD schemas not found in {directory} (set CRDS_DIR)")
+    validators: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
+    for file in sorted(directory.glob("*.yaml")):
+        for crd in yaml.load_all(file.read_text(), Loader=LOADER):
+            if not crd or crd.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = crd["spec"]
+            for version in spec["versions"]:
+                if not version.get("served", True):
+                    continue
+                schema = _closed(version["schema"]["openAPIV3Schema"])
+                key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
+                validators[key] = jsonschema.Draft7Validator(schema)
+    return validators
+
+
+def _is_core_group(api_version: str) -> bool:
+    group = api_version.rpartition("/")[0]
+    return "." not in group or group.endswith(".k8s.io")
+
+
+def schema_errors(obj: Obj, schemas: dict[tuple[str, str], Any] | None = None) -> list[str]:
+    """Strict schema errors of one object; an object whose kind has no schema is an error."""
+    schemas = crd_schemas() if schemas is None else schemas
+    key = (str(obj.get("apiVersion")), str(obj.get("kind")))
+    where = name_of(obj)
+    if key in schemas:
+        return [
+            f"{where}: {'/'.join(map(str, err.absolute_path)) or '<root>'}: {err.message}"
+            for err in schemas[key].iter_errors(obj)
+        ]
+    if not _is_core_group(key[0]):
+        return [f"{where}: no schema for {key[0]} {key[1]} (add its CRD to {crds_dir()})"]
+    try:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    except kubernetes_validate.SchemaNotFoundError:
+        return [f"{where}: no schema for {key[0]} {key[1]} in Kubernetes {K8S_VERSION}"]
+    except kubernetes_validate.ValidationError as err:
+        path = "/".join(map(str, err.absolute_path)) or "<root>"
+        return [f"{where}: {path}: {err.message}"]
+    return []
+
+
+def check_schemas(objs: list[Obj]) -> list[str]:
+    return [error for obj in objs for error in schema_errors(obj)]
+
+
+# --- pods ------------------------------------------------------------------------------------------
+
+
+def pod_templates(objs: list[Obj]) -> Iterator[tuple[Obj, Obj]]:
+    """(workload, pod template) for every workload that owns pods."""
+    for obj in objs:
+        if obj.get("kind") in WORKLOAD_KINDS:
+            yield obj, obj["spec"]["template"]
+        elif obj.get("kind") == "CronJob":
+            yield obj, obj["spec"]["jobTemplate"]["spec"]["template"]
+
+
+def _container_errors(pod: Obj, container: Obj, init: bool) -> list[str]:
+    errors = []
+    psc = pod.get("securityContext", {})
+    sc = container.get("securityContext", {})
+    if not (sc.get("runAsNonRoot") or psc.get("runAsNonRoot")):
+        errors.append("runAsNonRoot is not true")
+    if (sc.get("runAsUser", psc.get("runAsUser")) or 1) == 0:
+        errors.append("runs as uid 0")
+    if sc.get("allowPrivilegeEscalation") is not False:
+        errors.append("allowPrivilegeEscalation is not false")
+    if sc.get("readOnlyRootFilesystem") is not True:
+        errors.append("readOnlyRootFilesystem is not true")
+    if sc.get("privileged"):
+        errors.append("privileged")
+    caps = sc.get("capabilities", {})
+    if "ALL" not in caps.get("drop", []):
+        errors.append("capabilities do not drop ALL")
+    if set(caps.get("add", [])) - {"NET_BIND_SERVICE"}:
+        errors.append(f"adds capabilities {caps['add']}")
+    seccomp = sc.get("seccompProfile", psc.get("seccompProfile", {})).get("type")
+    if seccomp not in {"RuntimeDefault", "Localhost"}:
+        errors.append("seccompProfile is not RuntimeDefault")
+    resources = container.get("resources", {})
+    for need in ("requests.cpu", "requests.memory", "limits.memory"):
+        section, key = need.split(".")
+        if key not in resources.get(section, {}):
+            errors.append(f"no resources.{need}")
+    if not init:
+        errors.extend(
+            f"no {probe}" for probe in ("livenessProbe", "readinessProbe") if probe not in container
+        )
+    return errors
+
+
+def check_pod_security(objs: list[Obj]) -> list[str]:
+    """Restricted Pod Security plus resources and probes, for every container of every workload."""
+    errors = []
+    for workload, template in pod_templates(objs):
+        pod = template["spec"]
+        for flag in ("hostNetwork", "hostPID", "hostIPC"):
+            if pod.get(flag):
+                errors.append(f"{name_of(workload)}: {flag}")
+        errors.extend(
+            f"{name_of(workload)}: hostPath volume {vol['name']}"
+            for vol in pod.get("volumes", [])
+            if "hostPath" in vol
+        )
+        for init in (True, False):
+            for container in pod.get("initContainers" if init else "containers", []):
+                errors.extend(
+                    f"{name_of(workload)}/{container['name']}: {error}"
+                    for error in _container_errors(pod, container, init)
+                )
+    return errors
+
+
+def image_error(image: str) -> str | None:
+    if "@sha256:" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return f"image {image} has no tag (means latest)"
+    if last.rsplit(":", 1)[1] == "latest":
+        return f"image {image} uses tag latest"
+    return None
+
+
+def check_images(objs: list[Obj]) -> list[str]:
+    errors = []
+    for workload, template in pod_templates(objs):
+        spec = template["spec"]
+        for container in spec.get("initContainers", []) + spec.get("containers", []):
+            error = image_error(container["image"])
+            if error:
+                errors.append(f"{name_of(workload)}/{container['name']}: {error}")
+    return errors
+
+
+# --- cross references ------------------------------------------------------------------------------
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
+
+
+def _label_selector_matches(selector: Obj, labels: dict[str, str]) -> bool:
+    if not _selects(selector.get("matchLabels", {}), labels) and selector.get("matchLabels"):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        present = labels.get(expr["key"])
+        if expr["operator"] == "In" and present not in expr["values"]:
+            return False
+        if expr["operator"] == "NotIn" and present in expr["values"]:
+            return False
+        if expr["operator"] == "Exists" and present is None:
+            return False
+    return bool(selector.get("matchLabels") or selector.get("matchExpressions"))
+
+
+def _pod_labels(objs: list[Obj]) -> list[tuple[Obj, dict[str, str]]]:
+    return [(w, t.get("metadata", {}).get("labels", {})) for w, t in pod_templates(objs)]
+
+
+def check_services_select_pods(objs: list[Obj]) -> list[str]:
+    """Every Service selects the pods of some workload, on ports those pods declare."""
+    errors = []
+    pods = _pod_labels(objs)
+    for svc in (o for o in objs if o["kind"] == "Service"):
+        selector = svc["spec"].get("selector", {})
+        matched = [w for w, labels in pods if _selects(selector, labels)]
+        if not matched:
+            errors.append(f"{name_of(svc)}: selector {selector} matches no pod template")
+            continue
+        ports = {
+            p.get("name") or p["containerPort"]
+            for w in matched
+            for _, t in pod_templates([w])
+            for c in t["spec"]["containers"]
+            for p in c.get("ports", [])
+        } | {
+            p["containerPort"]
+            for w in matched
+            for _, t in pod_templates([w])
+            for c in t["spec"]["containers"]
+            for p in c.get("ports", [])
+        }
+        for port in svc["spec"].get("ports", []):
+            if port.get("targetPort", port["port"]) not in ports:
+                errors.append(f"{name_of(svc)}: targetPort {port.get('targetPort')} not declared by the pods")
+    return errors
+
+
+def _produced_secrets(objs: list[Obj]) -> set[str]:
+    names = {o["metadata"]["name"] for o in objs if o["kind"] == "Secret"}
+    for es in (o for o in objs if o["kind"] == "ExternalSecret"):
+        names.add(es["spec"].get("target", {}).get("name") or es["metadata"]["name"])
+    return names
+
+
+def _pod_references(pod: Obj) -> Iterator[tuple[str, str]]:
+    """(kind, name) of every ConfigMap, Secret, PVC and ServiceAccount a pod spec needs."""
+    for vol in pod.get("volumes", []):
+        if "configMap" in vol and not vol["configMap"].get("optional"):
+            yield "ConfigMap", vol["configMap"]["name"]
+        if "secret" in vol and not vol["secret"].get("optional"):
+            yield "Secret", vol["secret"]["secretName"]
+        if "persistentVolumeClaim" in vol:
+            yield "PersistentVolumeClaim", vol["persistentVolumeClaim"]["claimName"]
+        for source in vol.get("projected", {}).get("sources", []):
+            for kind, key in (("ConfigMap", "configMap"), ("Secret", "secret")):
+                if key in source and not source[key].get("optional"):
+                    yield kind, source[key]["name"]
+    for container in pod.get("initContainers", []) + pod.get("containers", []):
+        for env_from in container.get("envFrom", []):
+            for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+                if key in env_from and not env_from[key].get("optional"):
+                    yield kind, env_from[key]["name"]
+        for env in container.get("env", []):
+            value_from = env.get("valueFrom", {})
+            for kind, key in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
+                if key in value_from and not value_from[key].get("optional"):
+                    yield kind, value_from[key]["name"]
+    if pod.get("serviceAccountName"):
+        yield "ServiceAccount", pod["serviceAccountName"]
+    for secret in pod.get("imagePullSecrets", []):
+        yield "Secret", secret["name"]
+
+
+def _other_references(obj: Obj) -> Iterator[tuple[str, str]]:
+    """References held by non-pod objects: autoscalers, routes, ingresses, external secrets."""
+    spec = obj.get("spec", {})
+    kind = obj["kind"]
+    if kind in AUTOSCALER_KINDS:
+        yield spec["scaleTargetRef"].get("kind", "Deployment"), spec["scaleTargetRef"]["name"]
+    if kind == "HTTPRoute":
+        for rule in spec.get("rules", []):
+            for backend in rule.get("backendRefs", []):
+                yield backend.get("kind", "Service"), backend["name"]
+        for parent in spec.get("parentRefs", []):
+            yield parent.get("kind", "Gateway"), parent["name"]
+    if kind == "Ingress":
+        for rule in spec.get("rules", []):
+            for path in rule.get("http", {}).get("paths", []):
+                yield "Service", path["backend"]["service"]["name"]
+    if kind == "ExternalSecret":
+        if "secretStoreRef" in spec:
+            yield spec["secretStoreRef"].get("kind", "SecretStore"), spec["secretStoreRef"]["name"]
+        for item in spec.get("dataFrom", []):
+            ref = item.get("sourceRef", {}).get("generatorRef")
+            if ref:
+                yield ref["kind"], ref["name"]
+    if kind == "SecretStore":
+        for provider in spec.get("provider", {}).values():
+            account = provider.get("auth", {}).get("workloadIdentity", {}).get("serviceAccountRef")
+            if account:
+                yield "ServiceAccount", account["name"]
+    if kind == "RoleBinding":
+        yield spec.get("roleRef", obj["roleRef"])["kind"], obj["roleRef"]["name"]
+        for subject in obj.get("subjects", []):
+            yield subject["kind"], subject["name"]
+
+
+def check_references(objs: list[Obj]) -> list[str]:
+    """Every ConfigMap/Secret/PVC/ServiceAccount/target named by an object exists in the set.
+
+    Secrets produced by ExternalSecrets count; PVCs from StatefulSet volumeClaimTemplates count.
+    """
+    have: dict[str, set[str]] = {}
+    for obj in objs:
+        have.setdefault(obj["kind"], set()).add(obj["metadata"]["name"])
+        for claim in (
+            obj.get("spec", {}).get("volumeClaimTemplates", []) if obj["kind"] == "StatefulSet" else []
+        ):
+            have.setdefault("PersistentVolumeClaim", set()).add(claim["metadata"]["name"])
+    have["Secret"] = _produced_secrets(objs)
+    have.setdefault("ServiceAccount", set()).add("default")
+    errors = []
+    for obj in objs:
+        refs = list(_other_references(obj))
+        for _, template in pod_templates([obj]):
+            refs.extend(_pod_references(template["spec"]))
+        errors.extend(
+            f"{name_of(obj)}: references missing {kind}/{name}"
+            for kind, name in refs
+            if name not in have.get(kind, set())
+        )
+    return errors
+
+
+def check_namespaces(objs: list[Obj], namespace: str = NAMESPACE) -> list[str]:
+    return [
+        f"{name_of(obj)}: namespace {obj['metadata'].get('namespace')!r}, expected {namespace!r}"
+        for obj in objs
+        if obj["kind"] not in CLUSTER_SCOPED and obj["metadata"].get("namespace") != namespace
+    ]
+
+
+def check_unique(objs: list[Obj]) -> list[str]:
+    """No object is rendered twice (two Argo CD Applications would fight over it)."""
+    seen: set[tuple[str, str, str]] = set()
+    errors = []
+    for obj in objs:
+        key = (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        if key in seen:
+            errors.append(f"{name_of(obj)}: rendered more than once")
+        seen.add(key)
+    return errors
+
+
+# --- scaling, disruption, network ------------------------------------------------------------------
+
+
+def _autoscaled(objs: list[Obj]) -> dict[str, Obj]:
+    return {o["spec"]["scaleTargetRef"]["name"]: o for o in objs if o["kind"] in AUTOSCALER_KINDS}
+
+
+def check_autoscaling(objs: list[Obj]) -> list[str]:
+    """An autoscaled Deployment leaves `replicas` out; its autoscaler has CPU requests to work on."""
+    errors = []
+    scalers = _autoscaled(objs)
+    for deploy in (o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] in scalers):
+        if "replicas" in deploy["spec"]:
+            errors.append(
+                f"{name_of(deploy)}: sets replicas although {name_of(scalers[deploy['metadata']['name']])}"
+            )
+    return errors
+
+
+def _max_replicas(obj: Obj) -> int:
+    if obj["kind"] == "HorizontalPodAutoscaler":
+        return int(obj["spec"]["maxReplicas"])
+    if obj["kind"] == "ScaledObject":
+        return int(obj["spec"].get("maxReplicaCount", 100))
+    return int(obj["spec"].get("replicas", 1))
+
+
+def check_pdbs(objs: list[Obj]) -> list[str]:
+    """Every Deployment that runs (or may run) more than one pod has a PodDisruptionBudget."""
+    scalers = _autoscaled(objs)
+    pdbs = [o for o in objs if o["kind"] == "PodDisruptionBudget"]
+    errors = []
+    for deploy, labels in _pod_labels([o for o in objs if o["kind"] == "Deployment"]):
+        size = _max_replicas(scalers.get(deploy["metadata"]["name"], deploy))
+        if size > 1 and not any(_label_selector_matches(p["spec"]["selector"], labels) for p in pdbs):
+            errors.append(f"{name_of(deploy)}: {size} replicas and no PodDisruptionBudget")
+    return errors
+
+
+def check_network_policies(objs: list[Obj]) -> list[str]:
+    """A default-deny policy (both directions) exists and every workload has its own policy."""
+    policies = [o for o in objs if o["kind"] == "NetworkPolicy"]
+    errors = []
+    deny = [
+        p
+        for p in policies
+        if p["spec"].get("podSelector") == {}
+        and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+    ]
+    if not deny:
+        errors.append("no default-deny NetworkPolicy (empty podSelector, Ingress+Egress, no rules)")
+    for workload, labels in _pod_labels(objs):
+        if not any(_label_selector_matches(p["spec"]["podSelector"], labels) for p in policies):
+            errors.append(f"{name_of(workload)}: no NetworkPolicy selects its pods")
+    return errors
+
+
+# --- the application contract ----------------------------------------------------------------------
+
+
+def check_kafka(objs: list[Obj]) -> list[str]:
+    """votes-submitted keeps 2 h and has at least as many partitions as consumers can exist."""
+    topics = {o["metadata"]["name"]: o for o in objs if o["kind"] == "KafkaTopic"}
+    errors = [f"KafkaTopic/{t}: missing" for t in ("votes-submitted", "votes-dead-letter") if t not in topics]
+    if "votes-submitted" in topics:
+        topic = topics["votes-submitted"]["spec"]
+        consumers = _max_replicas(_autoscaled(objs).get("consumer", {"kind": "Deployment", "spec": {}}))
+        if topic["partitions"] < max(consumers, 6):
+            errors.append(
+                f"KafkaTopic/votes-submitted: {topic['partitions']} partitions < {max(consumers, 6)}"
+            )
+        if int(topic.get("config", {}).get("retention.ms", 0)) != 7_200_000:
+            errors.append("KafkaTopic/votes-submitted: retention.ms is not 7200000 (2 h)")
+    return errors
+
+
+def check_grpc_balancing(objs: list[Obj]) -> list[str]:
+    """The front reaches every grpc-server pod: GRPC_TARGET is dns:/// on a headless Service.
+
+    A ClusterIP would pin each HTTP/2 connection to one pod; with a headless Service DNS returns
+    every ready pod and the client's round_robin policy spreads the calls.
+    """
+    config = next(
+        (o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "votemon-config"), None
+    )
+    if config is None:
+        return ["ConfigMap/votemon-config: missing"]
+    target = config["data"].get("GRPC_TARGET", "")
+    match = re.fullmatch(r"dns:///([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?:(\d+)", target)
+    if not match:
+        return [f"GRPC_TARGET {target!r} is not dns:///<service>.<namespace>.svc...:<port>"]
+    service, namespace, port = match.group(1), match.group(2), int(match.group(3))
+    svc = next((o for o in objs if o["kind"] == "Service" and o["metadata"]["name"] == service), None)
+    errors = []
+    if svc is None or svc["metadata"].get("namespace") != namespace:
+        return [f"GRPC_TARGET names Service {service}.{namespace}, which is not rendered"]
+    if svc["spec"].get("clusterIP") != "None":
+        errors.append(f"{name_of(svc)}: not headless; HTTP/2 connections would stick to one pod")
+    if port not in {p["port"] for p in svc["spec"]["ports"]}:
+        errors.append(f"{name_of(svc)}: has no port {port}")
+    grpc_pods = [w for w, labels in _pod_labels(objs) if _selects(svc["spec"].get("selector", {}), labels)]
+    if [name_of(w) for w in grpc_pods] != ["Deployment/grpc-server"]:
+        errors.append(f"{name_of(svc)}: selects {[name_of(w) for w in grpc_pods]}, not the grpc-server pods")
+    return errors
+
+
+# --- Argo CD ---------------------------------------------------------------------------------------
+
+
+def _app_errors(app: Obj, projects: dict[str, Obj], root: Path) -> list[str]:
+    where = name_of(app)
+    spec = app["spec"]
+    source = spec.get("source", {})
+    errors = []
+    if app["metadata"].get("namespace") != ARGOCD_NAMESPACE:
+        errors.append(f"{where}: not in namespace {ARGOCD_NAMESPACE}")
+    if "argocd.argoproj.io/sync-wave" not in app["metadata"].get("annotations", {}):
+        errors.append(f"{where}: no sync-wave annotation")
+    if source.get("path") is not None:
+        path = root / source["path"]
+        if not (path / "kustomization.yaml").is_file():
+            errors.append(f"{where}: path {source['path']} has no kustomization.yaml")
+        else:
+            try:
+                render(path)
+            except RuntimeError as err:
+                errors.append(f"{where}: path {source['path']} does not render: {err}")
+    elif not re.fullmatch(r"\d+\.\d+\.\d+", str(source.get("targetRevision", ""))):
+        errors.append(f"{where}: chart {source.get('chart')} not pinned to an exact version")
+    policy = spec.get("syncPolicy", {})
+    automated = policy.get("automated", {})
+    if not (automated.get("prune") and automated.get("selfHeal")):
+        errors.append(f"{where}: automated sync without prune and selfHeal")
+    if "CreateNamespace=true" not in policy.get("syncOptions", []):
+        errors.append(f"{where}: no CreateNamespace=true")
+    project = projects.get(spec["project"])
+    if project is None:
+        errors.append(f"{where}: project {spec['project']} is not defined")
+    elif not any(
+        d.get("namespace") == spec["destination"]["namespace"] for d in project["spec"]["destinations"]
+    ):
+        errors.append(
+            f"{where}: project {spec['project']} forbids namespace {spec['destination']['namespace']}"
+        )
+    if source.get("chart") == "strimzi-kafka-operator" and "ServerSideApply=true" not in policy.get(
+        "syncOptions", []
+    ):
+        errors.append(f"{where}: the Strimzi CRDs need ServerSideApply=true")
+    return errors
+
+
+def check_argo_apps(objs: list[Obj], root: Path = REPO) -> list[str]:
+    """Children of a root app: paths exist and render, charts pinned, waves, projects allow them."""
+    projects = {o["metadata"]["name"]: o for o in objs if o["kind"] == "AppProject"}
+    errors = [e for app in objs if app["kind"] == "Application" for e in _app_errors(app, projects, root)]
+    project = projects.get(NAMESPACE)
+    if project and {d["namespace"] for d in project["spec"]["destinations"]} != {NAMESPACE}:
+        errors.append(f"AppProject/{NAMESPACE}: allows namespaces other than {NAMESPACE}")
+    return errors
+
+
+# --- running everything ----------------------------------------------------------------------------
+
+# Checks for every rendered base and overlay (an overlay may be one stage of an environment).
+DIR_CHECKS: dict[str, Check] = {"schemas": check_schemas, "pod security": check_pod_security}
+# Checks over an environment: the union of what its Argo CD Applications sync.
+ENV_CHECKS: dict[str, Check] = {
+    "images": check_images,
+    "services select pods": check_services_select_pods,
+    "references": check_references,
+    "namespaces": check_namespaces,
+    "unique": check_unique,
+    "autoscaling": check_autoscaling,
+    "network policies": check_network_policies,
+    "kafka": check_kafka,
+    "grpc balancing": check_grpc_balancing,
+}
+GKE_CHECKS: dict[str, Check] = {"pdbs": check_pdbs}
+
+
+def env_checks(env: str) -> dict[str, Check]:
+    return ENV_CHECKS | (GKE_CHECKS if env == "gke" else {})
+
+
+def main() -> int:
+    failures = 0
+    dirs = kustomization_dirs()
+    objects = 0
+    for path in dirs:
+        objs = list(render(path))
+        objects += len(objs)
+        for label, check in DIR_CHECKS.items():
+            for error in check(objs):
+                failures += 1
+                print(f"{path.relative_to(REPO)}: {label}: {error}")
+    for env in ENVS:
+        objs = env_objects(env)
+        for label, check in env_checks(env).items():
+            for error in check(objs):
+                failures += 1
+                print(f"env {env}: {label}: {error}")
+        for error in check_argo_apps(list(render(REPO / "apps" / env))):
+            failures += 1
+            print(f"apps/{env}: {error}")
+        print(f"env {env}: {len(objs)} objects from {len(app_paths(env))} Application paths")
+    print(f"{len(dirs)} kustomizations, {objects} rendered objects, {failures} problems")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
