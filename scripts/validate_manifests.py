@@ -341,67 +341,98 @@ def _produced_secrets(objs: list[Obj]) -> set[str]:
     return names
 
 
+def _refs(holder: Obj, keys: tuple[tuple[str, str, str], ...]) -> Iterator[tuple[str, str]]:
+    """(kind, name) for each (kind, key, name field) present in holder and not marked optional."""
+    for kind, key, field in keys:
+        ref = holder.get(key)
+        if ref and not ref.get("optional"):
+            yield kind, ref[field]
+
+
+VOLUME_REFS = (
+    ("ConfigMap", "configMap", "name"),
+    ("Secret", "secret", "secretName"),
+    ("PersistentVolumeClaim", "persistentVolumeClaim", "claimName"),
+)
+PROJECTED_REFS = (("ConfigMap", "configMap", "name"), ("Secret", "secret", "name"))
+ENV_FROM_REFS = (("ConfigMap", "configMapRef", "name"), ("Secret", "secretRef", "name"))
+ENV_REFS = (("ConfigMap", "configMapKeyRef", "name"), ("Secret", "secretKeyRef", "name"))
+
+
 def _pod_references(pod: Obj) -> Iterator[tuple[str, str]]:
     """(kind, name) of every ConfigMap, Secret, PVC and ServiceAccount a pod spec needs."""
     for vol in pod.get("volumes", []):
-        if "configMap" in vol and not vol["configMap"].get("optional"):
-            yield "ConfigMap", vol["configMap"]["name"]
-        if "secret" in vol and not vol["secret"].get("optional"):
-            yield "Secret", vol["secret"]["secretName"]
-        if "persistentVolumeClaim" in vol:
-            yield "PersistentVolumeClaim", vol["persistentVolumeClaim"]["claimName"]
+        yield from _refs(vol, VOLUME_REFS)
         for source in vol.get("projected", {}).get("sources", []):
-            for kind, key in (("ConfigMap", "configMap"), ("Secret", "secret")):
-                if key in source and not source[key].get("optional"):
-                    yield kind, source[key]["name"]
+            yield from _refs(source, PROJECTED_REFS)
     for container in pod.get("initContainers", []) + pod.get("containers", []):
         for env_from in container.get("envFrom", []):
-            for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
-                if key in env_from and not env_from[key].get("optional"):
-                    yield kind, env_from[key]["name"]
+            yield from _refs(env_from, ENV_FROM_REFS)
         for env in container.get("env", []):
-            value_from = env.get("valueFrom", {})
-            for kind, key in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
-                if key in value_from and not value_from[key].get("optional"):
-                    yield kind, value_from[key]["name"]
+            yield from _refs(env.get("valueFrom", {}), ENV_REFS)
     if pod.get("serviceAccountName"):
         yield "ServiceAccount", pod["serviceAccountName"]
     for secret in pod.get("imagePullSecrets", []):
         yield "Secret", secret["name"]
 
 
+def _scaler_refs(obj: Obj) -> Iterator[tuple[str, str]]:
+    target = obj["spec"]["scaleTargetRef"]
+    yield target.get("kind", "Deployment"), target["name"]
+
+
+def _httproute_refs(obj: Obj) -> Iterator[tuple[str, str]]:
+    for rule in obj["spec"].get("rules", []):
+        for backend in rule.get("backendRefs", []):
+            yield backend.get("kind", "Service"), backend["name"]
+    for parent in obj["spec"].get("parentRefs", []):
+        yield parent.get("kind", "Gateway"), parent["name"]
+
+
+def _ingress_refs(obj: Obj) -> Iterator[tuple[str, str]]:
+    for rule in obj["spec"].get("rules", []):
+        for path in rule.get("http", {}).get("paths", []):
+            yield "Service", path["backend"]["service"]["name"]
+
+
+def _external_secret_refs(obj: Obj) -> Iterator[tuple[str, str]]:
+    store = obj["spec"].get("secretStoreRef")
+    if store:
+        yield store.get("kind", "SecretStore"), store["name"]
+    for item in obj["spec"].get("dataFrom", []):
+        ref = item.get("sourceRef", {}).get("generatorRef")
+        if ref:
+            yield ref["kind"], ref["name"]
+
+
+def _secret_store_refs(obj: Obj) -> Iterator[tuple[str, str]]:
+    for provider in obj["spec"].get("provider", {}).values():
+        account = provider.get("auth", {}).get("workloadIdentity", {}).get("serviceAccountRef")
+        if account:
+            yield "ServiceAccount", account["name"]
+
+
+def _role_binding_refs(obj: Obj) -> Iterator[tuple[str, str]]:
+    yield obj["roleRef"]["kind"], obj["roleRef"]["name"]
+    for subject in obj.get("subjects", []):
+        yield subject["kind"], subject["name"]
+
+
+REFERENCE_FINDERS: dict[str, Callable[[Obj], Iterator[tuple[str, str]]]] = {
+    "HorizontalPodAutoscaler": _scaler_refs,
+    "ScaledObject": _scaler_refs,
+    "HTTPRoute": _httproute_refs,
+    "Ingress": _ingress_refs,
+    "ExternalSecret": _external_secret_refs,
+    "SecretStore": _secret_store_refs,
+    "RoleBinding": _role_binding_refs,
+}
+
+
 def _other_references(obj: Obj) -> Iterator[tuple[str, str]]:
-    """References held by non-pod objects: autoscalers, routes, ingresses, external secrets."""
-    spec = obj.get("spec", {})
-    kind = obj["kind"]
-    if kind in AUTOSCALER_KINDS:
-        yield spec["scaleTargetRef"].get("kind", "Deployment"), spec["scaleTargetRef"]["name"]
-    if kind == "HTTPRoute":
-        for rule in spec.get("rules", []):
-            for backend in rule.get("backendRefs", []):
-                yield backend.get("kind", "Service"), backend["name"]
-        for parent in spec.get("parentRefs", []):
-            yield parent.get("kind", "Gateway"), parent["name"]
-    if kind == "Ingress":
-        for rule in spec.get("rules", []):
-            for path in rule.get("http", {}).get("paths", []):
-                yield "Service", path["backend"]["service"]["name"]
-    if kind == "ExternalSecret":
-        if "secretStoreRef" in spec:
-            yield spec["secretStoreRef"].get("kind", "SecretStore"), spec["secretStoreRef"]["name"]
-        for item in spec.get("dataFrom", []):
-            ref = item.get("sourceRef", {}).get("generatorRef")
-            if ref:
-                yield ref["kind"], ref["name"]
-    if kind == "SecretStore":
-        for provider in spec.get("provider", {}).values():
-            account = provider.get("auth", {}).get("workloadIdentity", {}).get("serviceAccountRef")
-            if account:
-                yield "ServiceAccount", account["name"]
-    if kind == "RoleBinding":
-        yield spec.get("roleRef", obj["roleRef"])["kind"], obj["roleRef"]["name"]
-        for subject in obj.get("subjects", []):
-            yield subject["kind"], subject["name"]
+    """References held by non-pod objects: autoscalers, routes, ingresses, external secrets, RBAC."""
+    finder = REFERENCE_FINDERS.get(obj["kind"])
+    return finder(obj) if finder else iter(())
 
 
 def check_references(objs: list[Obj]) -> list[str]:
