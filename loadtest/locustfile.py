@@ -1,7 +1,7 @@
 """Locust load: POST /grpc one vote per request, from loadtest/data/votes.json.
 
     locust -f loadtest/locustfile.py --headless -u 20 -r 20 -t 1m --host http://127.0.0.1:8080
-    locust -f loadtest/locustfile.py --headless -u 20 -r 20 --host ... --votes-once   # each vote once, then stop
+    locust -f loadtest/locustfile.py --headless -u 20 -r 20 --host ... --votes-once  # each vote once
 
 A reply other than 202 is a failure in Locust's statistics.
 """
@@ -27,6 +27,7 @@ def _arguments(parser: Any) -> None:
     parser.add_argument(
         "--votes-once", action="store_true", default=False, help="send each vote once, then stop the run"
     )
+    parser.add_argument("--votes-report", default="", help="write the run's final totals here as JSON")
 
 
 class VoteFeed:
@@ -46,6 +47,24 @@ class VoteFeed:
 @events.init.add_listener
 def _feed(environment: Environment, **_: Any) -> None:
     environment.vote_feed = VoteFeed(environment)  # type: ignore[attr-defined]
+
+
+@events.quitting.add_listener
+def _report(environment: Environment, **_: Any) -> None:
+    """The final totals, taken when the run ends (Locust's CSV may miss the last requests)."""
+    path = environment.parsed_options.votes_report
+    if not path:
+        return
+    total = environment.stats.total
+    report = {
+        "sent": total.num_requests,
+        "failed": total.num_failures,
+        "requests_per_second": total.total_rps,
+        "p50_ms": total.get_response_time_percentile(0.5),
+        "p95_ms": total.get_response_time_percentile(0.95),
+        "p99_ms": total.get_response_time_percentile(0.99),
+    }
+    Path(path).write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
 class Voter(FastHttpUser):

@@ -21,7 +21,7 @@ SEED = 202000343
 
 
 def generate(count: int = COUNT, seed: int = SEED) -> list[dict[str, object]]:
-    rng = random.Random(seed)  # noqa: S311 - test data, not security
+    rng = random.Random(seed)
     votes: list[dict[str, object]] = []
     for index in range(count):
         band, album, year = rng.choice(ALBUMS)

@@ -1,0 +1,112 @@
+"""`make demo`'s load and report: sends the 1000-vote data set once through POST /grpc with Locust
+(headless), waits for the consumer to count it, and prints what was sent, accepted and counted.
+
+Exits non-zero when the counts in Redis or the logs in MongoDB differ from the votes answered 202.
+Counts are deltas over this run, so the demo can run again on a stack that already holds votes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from votemon.settings import Settings
+from votemon.store.tally import Tally, redis_client
+from votemon.store.vote_log import VoteLog, mongo_client
+
+HERE = Path(__file__).parent
+DATA = HERE / "data" / "votes.json"
+
+
+async def snapshot(settings: Settings) -> tuple[dict[str, Any], int]:
+    redis, mongo = redis_client(settings), mongo_client(settings)
+    try:
+        return await Tally(redis, settings).totals(), await VoteLog(mongo, settings).count()
+    finally:
+        await redis.aclose()
+        await mongo.close()
+
+
+def counts(totals: dict[str, Any]) -> collections.Counter[str]:
+    found: collections.Counter[str] = collections.Counter({"total": totals["total"]})
+    found.update({row["band"]: row["votes"] for row in totals["bands"]})
+    found.update({f"{row['band']} / {row['album']}": row["votes"] for row in totals["albums"]})
+    return found
+
+
+def run_locust(host: str, out: Path, users: int) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless", "--only-summary",
+        "-u", str(users), "-r", str(users), "--host", host, "--votes-once", "--votes-file", str(DATA),
+        "-t", "5m", "--html", str(out / "demo.html"), "--votes-report", str(out / "report.json"),
+    ]  # fmt: skip
+    print(f">> Locust: {users} users send each of the {DATA.name} votes once to {host}/grpc")
+    subprocess.run(command, check=True, cwd=HERE)
+    report: dict[str, Any] = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    return report
+
+
+def main() -> int:
+    settings = Settings()
+    front = f"http://{settings.front_bind}"
+    results = f"http://{settings.results_bind}"
+    out = HERE.parent / ".local" / "demo"
+    votes = json.loads(DATA.read_text(encoding="utf-8"))
+    expected = collections.Counter({"total": len(votes)})
+    expected.update(v["name"] for v in votes)
+    expected.update(f"{v['name']} / {v['album']}" for v in votes)
+
+    before, logs_before = asyncio.run(snapshot(settings))
+    stats = run_locust(front, out, users=20)
+    sent, refused = stats["sent"], stats["failed"]
+    accepted = sent - refused
+
+    deadline = time.monotonic() + 60
+    while True:
+        after, logs_after = asyncio.run(snapshot(settings))
+        counted = counts(after) - counts(before)
+        if counted["total"] >= accepted or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    logged = logs_after - logs_before
+
+    print(f"\n{'':<42}{'expected':>10}{'counted':>10}")
+    for key in sorted(expected, key=lambda k: (k != "total", "/" in k, k)):
+        print(f"  {key:<40}{expected[key]:>10}{counted[key]:>10}")
+    print(f"\n  votes sent                        {sent:>10}")
+    print(f"  answered 202 (accepted)           {accepted:>10}")
+    print(f"  refused                           {refused:>10}")
+    print(f"  counted in Redis (votes:total)    {counted['total']:>10}")
+    print(f"  logs in MongoDB (votes.logs)      {logged:>10}")
+    print(f"  latency p50 / p95 / p99 (ms)      {stats['p50_ms']} / {stats['p95_ms']} / {stats['p99_ms']}")
+    print(f"  throughput (requests/s)           {stats['requests_per_second']:>10.1f}")
+    print("\n  services:")
+    print(f"    HTTP front       POST {front}/grpc   {front}/metrics")
+    print(f"    results API      {results}/api/totals   {results}/api/logs?limit=20")
+    print(
+        f"    gRPC server      {settings.grpc_target} (metrics http://{settings.grpc_metrics_bind}/metrics)"
+    )
+    print(f"    consumer         http://{settings.consumer_metrics_bind}/metrics")
+    print(
+        f"    Kafka {settings.kafka_bootstrap_servers}   Redis {settings.redis_url}"
+        f"   MongoDB {settings.mongo_uri}"
+    )
+    print(f"    Locust report    {out / 'demo.html'}")
+
+    exact = counted["total"] == accepted == logged and (refused or counted == expected)
+    print(
+        "\nRESULT:",
+        "every accepted vote counted exactly once" if exact else "MISMATCH between accepted and counted",
+    )
+    return 0 if exact else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Fixtures over the real local stack (Kafka, Redis, FerretDB: `make stack` starts them)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+import pymongo
+import pytest
+import redis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from tests.services import Service, test_settings
+from votemon.kafka import create_topics
+from votemon.settings import Settings
+from votemon.store import tally
+
+T = TypeVar("T")
+
+
+class KafkaProbe:
+    """A Kafka client on its own event loop thread, for synchronous tests to read topic ends."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+        async def connect() -> AIOKafkaConsumer:
+            consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+            await consumer.start()
+            return consumer
+
+        self._consumer = self.call(connect())
+
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=30)
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """Each partition's end offset: how many records were ever produced to it."""
+
+        async def ends() -> dict[int, int]:
+            await self._consumer._client.force_metadata_update()
+            partitions = [
+                TopicPartition(topic, p) for p in sorted(self._consumer.partitions_for_topic(topic) or [])
+            ]
+            offsets = await self._consumer.end_offsets(partitions)
+            return {tp.partition: offset for tp, offset in offsets.items()}
+
+        return self.call(ends())
+
+    def close(self) -> None:
+        self.call(self._consumer.stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+
+@dataclass
+class Pipeline:
+    """The four services of one test session, and clients to check what they wrote."""
+
+    settings: Settings
+    services: dict[str, Service]
+    redis: redis.Redis
+    mongo: pymongo.MongoClient[dict[str, Any]]
+    http: httpx.Client
+    kafka: KafkaProbe
+
+    @property
+    def front(self) -> str:
+        return self.services["front"].base_url
+
+    @property
+    def results(self) -> str:
+        return self.services["results"].base_url
+
+    @property
+    def logs(self) -> pymongo.collection.Collection[dict[str, Any]]:
+        return self.mongo[self.settings.mongo_database]["logs"]
+
+    def post(self, body: Any, path: str = "/grpc") -> httpx.Response:
+        return self.http.post(f"{self.front}{path}", json=body)
+
+    def band_count(self, band: str) -> int:
+        return int(self.redis.hget(tally.BY_BAND, band) or 0)
+
+    def wait_band_count(self, band: str, expected: int, timeout: float = 30) -> int:
+        """Wait until the band's counter reaches `expected`, then a little longer to catch overcounts."""
+        deadline = time.monotonic() + timeout
+        while self.band_count(band) < expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        return self.band_count(band)
+
+    def produced(self) -> int:
+        return sum(self.kafka.end_offsets(self.settings.votes_topic).values())
+
+
+def unique_band(prefix: str = "Band") -> str:
+    return f"{prefix} {uuid.uuid4().hex[:10]}"
+
+
+def vote(band: str, album: str = "Album", **fields: Any) -> dict[str, Any]:
+    return {"name": band, "album": album, "year": "1997", "rank": "9.5", **fields}
+
+
+@pytest.fixture(scope="session")
+def pipeline() -> Iterator[Pipeline]:
+    settings = test_settings()
+    try:
+        asyncio.run(asyncio.wait_for(create_topics(settings), timeout=30))
+    except Exception as error:
+        pytest.fail(f"the local stack is not running (start it with `make stack`): {error!r}")
+    redis_client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    redis_client.flushdb()
+    mongo = pymongo.MongoClient(settings.mongo_uri, tz_aware=True)
+    services = {
+        name: Service(name, settings).start() for name in ("grpc-server", "consumer", "results", "front")
+    }
+    for service in services.values():
+        service.wait_ready()
+    kafka = KafkaProbe(settings)
+    with httpx.Client(timeout=10) as http:
+        yield Pipeline(settings, services, redis_client, mongo, http, kafka)
+    kafka.close()
+    exits = {name: service.stop() for name, service in services.items()}
+    mongo.drop_database(settings.mongo_database)
+    mongo.close()
+    assert exits == dict.fromkeys(services, 0), f"SIGTERM must end every service cleanly: {exits}"

@@ -1,0 +1,108 @@
+"""The HTTP front refuses bad input with a JSON error naming the field, and sends nothing to Kafka."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Pipeline, unique_band, vote
+
+BAND = unique_band("Refused")
+GOOD = vote(BAND)
+
+# (body, expected status, expected (index, field) pairs or None to skip that check)
+JSON_CASES: list[tuple[str, Any, int, set[tuple[int | None, str | None]] | None]] = [
+    ("empty name", {**GOOD, "name": "   "}, 400, {(None, "name")}),
+    ("long album", {**GOOD, "album": "x" * 101}, 400, {(None, "album")}),
+    ("name not a string", {**GOOD, "name": 5}, 400, {(None, "name")}),
+    ("control character", {**GOOD, "name": "a\x00b"}, 400, {(None, "name")}),
+    ("year too old", {**GOOD, "year": 1899}, 400, {(None, "year")}),
+    ("year fraction", {**GOOD, "year": "1997.5"}, 400, {(None, "year")}),
+    ("year boolean", {**GOOD, "year": True}, 400, {(None, "year")}),
+    ("rank above 10", {**GOOD, "rank": "10.01"}, 400, {(None, "rank")}),
+    ("rank 3 decimals", {**GOOD, "rank": 9.555}, 400, {(None, "rank")}),
+    ("rank not a number", {**GOOD, "rank": "nine"}, 400, {(None, "rank")}),
+    ("rank negative", {**GOOD, "rank": -1}, 400, {(None, "rank")}),
+    ("unknown field", {**GOOD, "votes": 3}, 400, {(None, "votes")}),
+    ("missing fields", {"name": BAND}, 400, {(None, "album"), (None, "year"), (None, "rank")}),
+    ("bad id", {**GOOD, "id": "no spaces allowed"}, 400, {(None, "id")}),
+    ("scalar body", 42, 400, {(None, None)}),
+    ("empty batch", [], 400, {(None, None)}),
+    ("batch over 1000", [GOOD] * 1001, 400, {(None, None)}),
+    ("one bad vote in a batch", [GOOD, {**GOOD, "year": 3000}, GOOD], 400, {(1, "year")}),
+    ("non-object in a batch", [GOOD, "vote"], 400, {(1, None)}),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fields"), [c[1:] for c in JSON_CASES], ids=[c[0] for c in JSON_CASES]
+)
+def test_invalid_votes_are_refused_naming_each_field(
+    pipeline: Pipeline, body: Any, status: int, fields: set[tuple[int | None, str | None]]
+) -> None:
+    produced = pipeline.produced()
+    reply = pipeline.post(body)
+    assert reply.status_code == status
+    error = reply.json()
+    assert error["error"] == "invalid_votes"
+    assert {(e["index"], e["field"]) for e in error["errors"]} == fields
+    assert all(e["message"] for e in error["errors"])
+    assert pipeline.produced() == produced
+    assert pipeline.band_count(BAND) == 0
+
+
+RAW_CASES = [
+    ("malformed JSON", b'{"name": "x",', "application/json", 400, "malformed_json"),
+    ("NaN", b'{"name":"a","album":"b","year":1997,"rank":NaN}', "application/json", 400, "malformed_json"),
+    (
+        "not UTF-8",
+        b'{"name":"\xff\xfe","album":"b","year":1997,"rank":1}',
+        "application/json",
+        400,
+        "malformed_json",
+    ),
+    ("deeply nested", b"[" * 5000 + b"]" * 5000, "application/json", 400, "malformed_json"),
+    ("wrong content type", b'{"name":"a"}', "text/plain", 415, "unsupported_media_type"),
+    ("form body", b"name=a", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    ("body over 1 MiB", b"[" + b" " * (1024 * 1024) + b"]", "application/json", 413, "body_too_large"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "error"), [c[1:] for c in RAW_CASES], ids=[c[0] for c in RAW_CASES]
+)
+def test_unreadable_bodies_are_refused(
+    pipeline: Pipeline, body: bytes, content_type: str, status: int, error: str
+) -> None:
+    produced = pipeline.produced()
+    reply = httpx.post(
+        f"{pipeline.front}/grpc", content=body, headers={"content-type": content_type}, timeout=10
+    )
+    assert reply.status_code == status
+    assert reply.json()["error"] == error
+    assert reply.json()["field"] == "body"
+    assert pipeline.produced() == produced
+
+
+def test_a_valid_vote_answers_202_with_its_id(pipeline: Pipeline) -> None:
+    reply = pipeline.post(vote(unique_band(), year=" 2001 ", rank=" 7.25 "))
+    assert reply.status_code == 202
+    body = reply.json()
+    assert body["accepted"] == 1
+    assert len(body["ids"]) == 1
+
+
+def test_probes_and_metrics(pipeline: Pipeline) -> None:
+    assert pipeline.http.get(f"{pipeline.front}/healthz").status_code == 200
+    assert pipeline.http.get(f"{pipeline.front}/readyz").json() == {"status": "ready"}
+    metrics = pipeline.http.get(f"{pipeline.front}/metrics").text
+    assert "votes_http_requests_total" in metrics
+    assert "votes_counted_total" not in metrics  # each process exports its own service's metrics only
+
+
+def test_unknown_paths_answer_json(pipeline: Pipeline) -> None:
+    reply = pipeline.http.get(f"{pipeline.front}/nope")
+    assert reply.status_code == 404
+    assert reply.json()["error"] == "not_found"
