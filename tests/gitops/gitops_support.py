@@ -1,0 +1,35 @@
+"""Shared by the gitops tests: scripts/validate_manifests.py (renders are cached per process, so
+each base and overlay is rendered once per session) and helpers to find and mutate objects."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+vm = importlib.import_module("validate_manifests")
+
+Obj = dict[str, Any]
+
+
+def env_copy(env: str) -> list[Obj]:
+    """A private deep copy of an environment's objects, safe to mutate."""
+    return copy.deepcopy(vm.env_objects(env))
+
+
+def find(objs: list[Obj], kind: str, name: str) -> Obj:
+    matches = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(matches) == 1, f"{kind}/{name}: {len(matches)} rendered"
+    return matches[0]
+
+
+def container(objs: list[Obj], kind: str, name: str) -> Obj:
+    return find(objs, kind, name)["spec"]["template"]["spec"]["containers"][0]
+
+
+def by_key(objs: list[Obj] | tuple[Obj, ...]) -> dict[tuple[str, str], Obj]:
+    return {(o["kind"], o["metadata"]["name"]): o for o in objs}

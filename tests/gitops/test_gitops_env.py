@@ -1,0 +1,132 @@
+"""Each environment as Argo CD syncs it (the union of its Applications' paths) passes the policy
+checks, and the Argo CD tree itself is sound."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from gitops_support import REPO, by_key, container, find, vm
+
+ENV_CHECKS = [(env, name, check) for env in vm.ENVS for name, check in vm.env_checks(env).items()]
+
+
+@pytest.mark.parametrize(("env", "name", "check"), ENV_CHECKS, ids=[f"{e}-{n}" for e, n, _ in ENV_CHECKS])
+def test_environment_passes(env: str, name: str, check: Callable[[list[Any]], list[str]]) -> None:
+    assert check(vm.env_objects(env)) == [], name
+
+
+@pytest.mark.parametrize("env", vm.ENVS)
+def test_argo_children_point_at_rendering_paths(env: str) -> None:
+    assert vm.check_argo_apps(list(vm.render(REPO / "apps" / env))) == []
+
+
+@pytest.mark.parametrize("env", vm.ENVS)
+def test_root_app_of_apps(env: str) -> None:
+    root = vm.yaml.safe_load((REPO / "apps" / "root" / f"{env}.yaml").read_text())
+    assert vm.schema_errors(root) == []
+    assert root["spec"]["source"]["path"] == f"apps/{env}"
+    projects = {o["metadata"]["name"] for o in vm.render(REPO / "apps" / env) if o["kind"] == "AppProject"}
+    assert root["spec"]["project"] in projects
+    assert root["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+
+
+@pytest.mark.parametrize("env", vm.ENVS)
+def test_sync_waves_operator_then_data_then_pipeline_then_grafana(env: str) -> None:
+    apps = by_key(vm.render(REPO / "apps" / env))
+    wave = {
+        name: int(app["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
+        for (kind, name), app in apps.items()
+        if kind == "Application"
+    }
+    assert wave["strimzi-operator"] < wave["data"] < wave["pipeline"] < wave["observability"]
+    kinds = {o["kind"] for o in vm.render(REPO / apps[("Application", "data")]["spec"]["source"]["path"])}
+    assert {"Kafka", "KafkaNodePool", "KafkaTopic", "StatefulSet"} <= kinds
+    grafana = vm.render(REPO / apps[("Application", "observability")]["spec"]["source"]["path"])
+    assert ("Deployment", "grafana") in by_key(grafana)
+
+
+@pytest.mark.parametrize("env", vm.ENVS)
+def test_autoscaler_owns_consumer_replicas_and_argo_ignores_them(env: str) -> None:
+    objs = vm.env_objects(env)
+    assert "replicas" not in find(objs, "Deployment", "consumer")["spec"]
+    apps = by_key(vm.render(REPO / "apps" / env))
+    pipeline = apps[("Application", "pipeline")]["spec"]
+    assert {
+        "group": "apps",
+        "kind": "Deployment",
+        "name": "consumer",
+        "jsonPointers": ["/spec/replicas"],
+    } in pipeline["ignoreDifferences"]
+    assert "RespectIgnoreDifferences=true" in pipeline["syncPolicy"]["syncOptions"]
+    if env == "dev":
+        hpa = find(objs, "HorizontalPodAutoscaler", "consumer")
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 5)
+        assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    else:
+        scaled = find(objs, "ScaledObject", "consumer")["spec"]
+        assert (scaled["minReplicaCount"], scaled["maxReplicaCount"]) == (2, 5)
+        trigger = scaled["triggers"][0]
+        assert trigger["type"] == "kafka"
+        assert trigger["metadata"]["consumerGroup"] == "vote-counter"
+        assert trigger["metadata"]["topic"] == "votes-submitted"
+
+
+def test_strimzi_operator_is_a_pinned_chart_with_server_side_apply() -> None:
+    for env in vm.ENVS:
+        app = by_key(vm.render(REPO / "apps" / env))[("Application", "strimzi-operator")]["spec"]
+        assert app["source"]["chart"] == "strimzi-kafka-operator"
+        assert "ServerSideApply=true" in app["syncPolicy"]["syncOptions"]
+        assert app["destination"]["namespace"] == vm.NAMESPACE
+
+
+def test_kafka_is_strimzi_v1_kraft_4_3() -> None:
+    for env in vm.ENVS:
+        objs = vm.env_objects(env)
+        kafka = find(objs, "Kafka", "votes")
+        assert kafka["apiVersion"] == "kafka.strimzi.io/v1"
+        assert kafka["spec"]["kafka"]["version"].startswith("4.3.")
+        assert "zookeeper" not in kafka["spec"]
+        pool = find(objs, "KafkaNodePool", "dual")
+        assert set(pool["spec"]["roles"]) == {"controller", "broker"}
+        assert all(
+            o["apiVersion"] == "kafka.strimzi.io/v1" for o in objs if o["apiVersion"].startswith("kafka.")
+        )
+
+
+def test_public_path_grpc_reaches_the_front() -> None:
+    ingress = find(vm.env_objects("dev"), "Ingress", "front")["spec"]
+    assert ingress["ingressClassName"] == "nginx"
+    path = ingress["rules"][0]["http"]["paths"][0]
+    assert (path["path"], path["backend"]["service"]["name"]) == ("/grpc", "front")
+    route = find(vm.env_objects("gke"), "HTTPRoute", "front")["spec"]["rules"][0]
+    assert route["matches"][0]["path"]["value"] == "/grpc"
+    assert route["backendRefs"][0]["name"] == "front"
+
+
+def test_images_are_pinned_per_environment() -> None:
+    gke = container(vm.env_objects("gke"), "Deployment", "front")["image"]
+    dev = container(vm.env_objects("dev"), "Deployment", "front")["image"]
+    assert gke.startswith("ghcr.io/so1-p2/votemon:") or "@sha256:" in gke
+    assert dev != gke
+    assert dev.startswith("ghcr.io/so1-p2/votemon:dev")
+
+
+def test_namespace_enforces_restricted_pod_security() -> None:
+    for env in vm.ENVS:
+        labels = find(vm.env_objects(env), "Namespace", vm.NAMESPACE)["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_redis_and_mongodb_require_authentication() -> None:
+    for env in vm.ENVS:
+        objs = vm.env_objects(env)
+        redis = container(objs, "StatefulSet", "redis")
+        assert "--requirepass" in redis["args"]
+        assert redis["args"][redis["args"].index("--appendonly") + 1] == "yes"
+        mongo_env = {e["name"]: e for e in container(objs, "StatefulSet", "mongodb")["env"]}
+        assert mongo_env["MONGO_INITDB_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "mongodb-auth"
+        config = find(objs, "ConfigMap", "votemon-config")["data"]
+        assert "@" not in config["REDIS_URL"] and "@" not in config["MONGO_URI"]
