@@ -208,7 +208,7 @@ def _container_errors(pod: Obj, container: Obj, init: bool) -> list[str]:
     sc = container.get("securityContext", {})
     if not (sc.get("runAsNonRoot") or psc.get("runAsNonRoot")):
         errors.append("runAsNonRoot is not true")
-    if (sc.get("runAsUser", psc.get("runAsUser")) or 1) == 0:
+    if sc.get("runAsUser", psc.get("runAsUser")) == 0:
         errors.append("runs as uid 0")
     if sc.get("allowPrivilegeEscalation") is not False:
         errors.append("allowPrivilegeEscalation is not false")

@@ -1,0 +1,336 @@
+"""Every check can fail: each test breaks one thing in a copy of the rendered gke environment (or
+feeds a bad object) and expects the check to name it."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gitops_support import REPO, container, env_copy, find, vm
+
+Mutation = Callable[[list[vm.Obj]], None]
+
+
+def front(objs: list[vm.Obj]) -> vm.Obj:
+    return container(objs, "Deployment", "front")
+
+
+def set_in(getter: Callable[[list[vm.Obj]], vm.Obj], path: str, value: Any) -> Mutation:
+    """A mutation that sets path (a.b.c; value None deletes) in the object getter returns."""
+
+    def mutate(objs: list[vm.Obj]) -> None:
+        target = getter(objs)
+        *parents, last = path.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        if value is None:
+            target.pop(last, None)
+        else:
+            target[last] = value
+
+    return mutate
+
+
+def pod(objs: list[vm.Obj]) -> vm.Obj:
+    return find(objs, "Deployment", "front")["spec"]["template"]["spec"]
+
+
+POD_CASES = {
+    "runAsNonRoot": [
+        set_in(pod, "securityContext.runAsNonRoot", None),
+        set_in(front, "securityContext.runAsNonRoot", None),
+    ],
+    "allowPrivilegeEscalation": [set_in(front, "securityContext.allowPrivilegeEscalation", True)],
+    "readOnlyRootFilesystem": [set_in(front, "securityContext.readOnlyRootFilesystem", False)],
+    "drop ALL": [set_in(front, "securityContext.capabilities.drop", [])],
+    "adds capabilities": [set_in(front, "securityContext.capabilities.add", ["NET_ADMIN"])],
+    "privileged": [set_in(front, "securityContext.privileged", True)],
+    "seccompProfile": [set_in(pod, "securityContext.seccompProfile", None)],
+    "hostNetwork": [set_in(pod, "hostNetwork", True)],
+    "resources.requests.cpu": [set_in(front, "resources.requests.cpu", None)],
+    "resources.limits.memory": [set_in(front, "resources.limits", None)],
+    "livenessProbe": [set_in(front, "livenessProbe", None)],
+    "readinessProbe": [set_in(front, "readinessProbe", None)],
+    "uid 0": [set_in(front, "securityContext.runAsUser", 0)],
+}
+
+
+@pytest.mark.parametrize("needle", list(POD_CASES))
+def test_pod_security_fails(needle: str) -> None:
+    objs = env_copy("gke")
+    for mutate in POD_CASES[needle]:
+        mutate(objs)
+    errors = vm.check_pod_security(objs)
+    assert errors and all("Deployment/front" in e for e in errors), errors
+    assert any(needle in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("image", "needle"),
+    [
+        ("ghcr.io/so1-p2/votemon", "no tag"),
+        ("ghcr.io/so1-p2/votemon:latest", "latest"),
+        ("localhost:5000/x", "no tag"),
+    ],
+)
+def test_images_fail(image: str, needle: str) -> None:
+    objs = env_copy("gke")
+    front(objs)["image"] = image
+    assert any(needle in e for e in vm.check_images(objs))
+    front(objs)["image"] = "ghcr.io/so1-p2/votemon@sha256:" + "0" * 64
+    assert vm.check_images(objs) == []
+
+
+def svc(name: str) -> Callable[[list[vm.Obj]], vm.Obj]:
+    return lambda objs: find(objs, "Service", name)
+
+
+def deployment_spec(name: str) -> Callable[[list[vm.Obj]], vm.Obj]:
+    return lambda objs: find(objs, "Deployment", name)["spec"]
+
+
+CASES: list[tuple[str, Callable[[list[vm.Obj]], list[str]], Mutation, str]] = [
+    (
+        "service selector",
+        vm.check_services_select_pods,
+        set_in(svc("front"), "spec.selector", {"app": "x"}),
+        "matches no pod",
+    ),
+    (
+        "service port",
+        vm.check_services_select_pods,
+        set_in(svc("results"), "spec.ports", [{"port": 1, "targetPort": 2}]),
+        "targetPort 2",
+    ),
+    (
+        "missing secret",
+        vm.check_references,
+        lambda o: o.remove(find(o, "ExternalSecret", "redis-auth")),
+        "Secret/redis-auth",
+    ),
+    (
+        "missing configmap",
+        vm.check_references,
+        lambda o: o.remove(find(o, "ConfigMap", "votemon-config")),
+        "ConfigMap/votemon-config",
+    ),
+    (
+        "missing backend",
+        vm.check_references,
+        lambda o: o.remove(find(o, "Service", "front")),
+        "Service/front",
+    ),
+    (
+        "missing store",
+        vm.check_references,
+        lambda o: o.remove(find(o, "SecretStore", "gcp-secret-manager")),
+        "SecretStore/",
+    ),
+    (
+        "namespace",
+        vm.check_namespaces,
+        set_in(svc("front"), "metadata.namespace", "default"),
+        "Service/front",
+    ),
+    ("duplicate", vm.check_unique, lambda o: o.append(find(o, "Service", "front")), "more than once"),
+    (
+        "replicas under autoscaler",
+        vm.check_autoscaling,
+        set_in(deployment_spec("consumer"), "replicas", 2),
+        "Deployment/consumer",
+    ),
+    ("pdb", vm.check_pdbs, lambda o: o.remove(find(o, "PodDisruptionBudget", "front")), "Deployment/front"),
+    (
+        "default deny",
+        vm.check_network_policies,
+        lambda o: o.remove(find(o, "NetworkPolicy", "default-deny")),
+        "default-deny",
+    ),
+    (
+        "workload policy",
+        vm.check_network_policies,
+        lambda o: o.remove(find(o, "NetworkPolicy", "results")),
+        "Deployment/results",
+    ),
+    (
+        "partitions",
+        vm.check_kafka,
+        set_in(lambda o: find(o, "KafkaTopic", "votes-submitted"), "spec.partitions", 3),
+        "partitions",
+    ),
+    (
+        "retention",
+        vm.check_kafka,
+        set_in(lambda o: find(o, "KafkaTopic", "votes-submitted"), "spec.config", {}),
+        "retention",
+    ),
+    (
+        "dead letter",
+        vm.check_kafka,
+        lambda o: o.remove(find(o, "KafkaTopic", "votes-dead-letter")),
+        "votes-dead-letter",
+    ),
+    (
+        "clusterIP",
+        vm.check_grpc_balancing,
+        set_in(svc("grpc-server-headless"), "spec.clusterIP", None),
+        "not headless",
+    ),
+    (
+        "grpc target",
+        vm.check_grpc_balancing,
+        set_in(lambda o: find(o, "ConfigMap", "votemon-config"), "data.GRPC_TARGET", "grpc-server:50051"),
+        "is not dns:///",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "check", "mutate", "needle"), CASES, ids=[c[0] for c in CASES])
+def test_env_check_fails(
+    name: str, check: Callable[[list[vm.Obj]], list[str]], mutate: Mutation, needle: str
+) -> None:
+    objs = env_copy("gke")
+    assert check(objs) == [], name
+    mutate(objs)
+    errors = check(objs)
+    assert any(needle in e for e in errors), errors
+
+
+def app(objs: list[vm.Obj], name: str = "pipeline") -> vm.Obj:
+    return find(objs, "Application", name)
+
+
+ARGO_CASES: list[tuple[str, Mutation, str]] = [
+    (
+        "path missing",
+        set_in(lambda o: app(o)["spec"]["source"], "path", "overlays/nowhere"),
+        "no kustomization.yaml",
+    ),
+    (
+        "chart unpinned",
+        set_in(lambda o: app(o, "strimzi-operator")["spec"]["source"], "targetRevision", "*"),
+        "not pinned",
+    ),
+    ("no prune", set_in(lambda o: app(o)["spec"]["syncPolicy"], "automated", {"selfHeal": True}), "prune"),
+    ("no wave", set_in(lambda o: app(o)["metadata"], "annotations", {}), "sync-wave"),
+    ("no namespace", set_in(lambda o: app(o)["spec"]["syncPolicy"], "syncOptions", []), "CreateNamespace"),
+    (
+        "strimzi ssa",
+        set_in(
+            lambda o: app(o, "strimzi-operator")["spec"]["syncPolicy"],
+            "syncOptions",
+            ["CreateNamespace=true"],
+        ),
+        "ServerSideApply",
+    ),
+    (
+        "forbidden namespace",
+        set_in(lambda o: app(o)["spec"]["destination"], "namespace", "default"),
+        "forbids namespace default",
+    ),
+    (
+        "wide project",
+        lambda o: find(o, "AppProject", "so1-p2")["spec"]["destinations"].append({"namespace": "*"}),
+        "other than",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "mutate", "needle"), ARGO_CASES, ids=[c[0] for c in ARGO_CASES])
+def test_argo_check_fails(name: str, mutate: Mutation, needle: str) -> None:
+    objs = copy.deepcopy(list(vm.render(REPO / "apps" / "gke")))
+    mutate(objs)
+    errors = vm.check_argo_apps(objs)
+    assert any(needle in e for e in errors), (name, errors)
+
+
+def test_argo_path_that_does_not_render_fails(tmp_path: Path) -> None:
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
+    objs = list(vm.render(REPO / "apps" / "gke"))
+    apps = [
+        dict(o, spec=dict(o["spec"], source=dict(o["spec"]["source"], path="broken")))
+        for o in objs
+        if o["kind"] == "Application"
+    ]
+    errors = vm.check_argo_apps(apps[:1] + [o for o in objs if o["kind"] == "AppProject"], root=tmp_path)
+    assert any("does not render" in e for e in errors), errors
+
+
+SCHEMA_CASES = [
+    (
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "x"},
+            "spec": {"selector": {}, "template": {}, "replica": 1},
+        },
+        "replica",
+    ),
+    (
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "x"},
+            "spec": {"ports": [{"port": "http"}]},
+        },
+        "ports",
+    ),
+    (
+        {
+            "apiVersion": "kafka.strimzi.io/v1",
+            "kind": "KafkaTopic",
+            "metadata": {"name": "x"},
+            "spec": {"partitons": 6},
+        },
+        "partitons",
+    ),
+    (
+        {
+            "apiVersion": "kafka.strimzi.io/v1beta2",
+            "kind": "KafkaTopic",
+            "metadata": {"name": "x"},
+            "spec": {},
+        },
+        "no schema",
+    ),
+    (
+        {
+            "apiVersion": "kafka.strimzi.io/v1",
+            "kind": "Kafka",
+            "metadata": {"name": "x"},
+            "spec": {"zookeeper": {}},
+        },
+        "zookeeper",
+    ),
+    (
+        {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": {"name": "x"}, "spek": {}},
+        "spek",
+    ),
+    (
+        {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "x"}},
+        "no schema",
+    ),
+    ({"apiVersion": "v1", "kind": "Widget", "metadata": {"name": "x"}}, "no schema"),
+    ({"apiVersion": "apps.example.com/v1", "kind": "Deployment", "metadata": {"name": "x"}}, "no schema"),
+]
+
+
+@pytest.mark.parametrize(
+    ("obj", "needle"), SCHEMA_CASES, ids=[f"{o['apiVersion']}-{n}" for o, n in SCHEMA_CASES]
+)
+def test_schema_check_fails(obj: vm.Obj, needle: str) -> None:
+    errors = vm.schema_errors(obj)
+    assert any(needle in e for e in errors), errors
+
+
+def test_crds_dir_setting_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRDS_DIR", str(tmp_path))
+    assert vm.crds_dir() == tmp_path
+    kafka = find(env_copy("gke"), "Kafka", "votes")
+    assert "no schema" in vm.schema_errors(kafka, vm.crd_schemas(tmp_path))[0]
+    with pytest.raises(FileNotFoundError):
+        vm.crd_schemas(tmp_path / "absent")
