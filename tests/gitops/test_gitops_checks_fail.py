@@ -34,6 +34,10 @@ def set_in(getter: Callable[[list[vm.Obj]], vm.Obj], path: str, value: Any) -> M
     return mutate
 
 
+def drop(kind: str, name: str) -> Mutation:
+    return lambda objs: objs.remove(find(objs, kind, name))
+
+
 def pod(objs: list[vm.Obj]) -> vm.Obj:
     return find(objs, "Deployment", "front")["spec"]["template"]["spec"]
 
@@ -108,25 +112,25 @@ CASES: list[tuple[str, Callable[[list[vm.Obj]], list[str]], Mutation, str]] = [
     (
         "missing secret",
         vm.check_references,
-        lambda o: o.remove(find(o, "ExternalSecret", "redis-auth")),
+        drop("ExternalSecret", "redis-auth"),
         "Secret/redis-auth",
     ),
     (
         "missing configmap",
         vm.check_references,
-        lambda o: o.remove(find(o, "ConfigMap", "votemon-config")),
+        drop("ConfigMap", "votemon-config"),
         "ConfigMap/votemon-config",
     ),
     (
         "missing backend",
         vm.check_references,
-        lambda o: o.remove(find(o, "Service", "front")),
+        drop("Service", "front"),
         "Service/front",
     ),
     (
         "missing store",
         vm.check_references,
-        lambda o: o.remove(find(o, "SecretStore", "gcp-secret-manager")),
+        drop("SecretStore", "gcp-secret-manager"),
         "SecretStore/",
     ),
     (
@@ -142,17 +146,17 @@ CASES: list[tuple[str, Callable[[list[vm.Obj]], list[str]], Mutation, str]] = [
         set_in(deployment_spec("consumer"), "replicas", 2),
         "Deployment/consumer",
     ),
-    ("pdb", vm.check_pdbs, lambda o: o.remove(find(o, "PodDisruptionBudget", "front")), "Deployment/front"),
+    ("pdb", vm.check_pdbs, drop("PodDisruptionBudget", "front"), "Deployment/front"),
     (
         "default deny",
         vm.check_network_policies,
-        lambda o: o.remove(find(o, "NetworkPolicy", "default-deny")),
+        drop("NetworkPolicy", "default-deny"),
         "default-deny",
     ),
     (
         "workload policy",
         vm.check_network_policies,
-        lambda o: o.remove(find(o, "NetworkPolicy", "results")),
+        drop("NetworkPolicy", "results"),
         "Deployment/results",
     ),
     (
@@ -170,7 +174,7 @@ CASES: list[tuple[str, Callable[[list[vm.Obj]], list[str]], Mutation, str]] = [
     (
         "dead letter",
         vm.check_kafka,
-        lambda o: o.remove(find(o, "KafkaTopic", "votes-dead-letter")),
+        drop("KafkaTopic", "votes-dead-letter"),
         "votes-dead-letter",
     ),
     (
