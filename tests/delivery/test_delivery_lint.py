@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO, WORKFLOWS, run, tool
+from delivery_helpers import REPO, WORKFLOWS, run, tool
 
 WORKFLOW_FILES = sorted([*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")])
 EXPECTED_WORKFLOWS = {"ci", "images", "loadtest", "replicas", "cloudrun"}

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SCRIPTS, run, tool
+from delivery_helpers import SCRIPTS, run, tool
 
 HEADER = [
     "Type",
