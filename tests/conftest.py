@@ -14,7 +14,7 @@ import httpx
 import pymongo
 import pytest
 import redis
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from tests.services import Service, test_settings
 from votemon.kafka import create_topics
@@ -28,6 +28,7 @@ class KafkaProbe:
     """A Kafka client on its own event loop thread, for synchronous tests to read topic ends."""
 
     def __init__(self, settings: Settings) -> None:
+        self._bootstrap = settings.kafka_bootstrap_servers
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
@@ -40,7 +41,7 @@ class KafkaProbe:
         self._consumer = self.call(connect())
 
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=30)
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=60)
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         """Each partition's end offset: how many records were ever produced to it."""
@@ -54,6 +55,40 @@ class KafkaProbe:
             return {tp.partition: offset for tp, offset in offsets.items()}
 
         return self.call(ends())
+
+    def produce(self, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
+        """Write raw (key, value) records, as a faulty or foreign producer would."""
+
+        async def send() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all")
+            await producer.start()
+            try:
+                for key, value in records:
+                    await producer.send_and_wait(topic, value=value, key=key)
+            finally:
+                await producer.stop()
+
+        self.call(send())
+
+    def read(self, topic: str, count: int, timeout: float = 20) -> list[ConsumerRecord[bytes, bytes]]:
+        """The first `count` records of a topic (all partitions), waiting up to `timeout` for them."""
+
+        async def fetch() -> list[ConsumerRecord[bytes, bytes]]:
+            reader = AIOKafkaConsumer(topic, bootstrap_servers=self._bootstrap, auto_offset_reset="earliest")
+            await reader.start()
+            found: list[ConsumerRecord[bytes, bytes]] = []
+            try:
+                async with asyncio.timeout(timeout):
+                    while len(found) < count:
+                        for records in (await reader.getmany(timeout_ms=500)).values():
+                            found.extend(records)
+            except TimeoutError:
+                pass
+            finally:
+                await reader.stop()
+            return found
+
+        return self.call(fetch())
 
     def close(self) -> None:
         self.call(self._consumer.stop())

@@ -1,0 +1,47 @@
+"""The consumer: poison records go to the dead-letter topic; counting goes on; offsets live in Redis."""
+
+from __future__ import annotations
+
+import orjson
+
+from tests.conftest import Pipeline, unique_band, vote
+from votemon.votes import AcceptedVote, VoteIn, utc_now
+
+
+def accepted(band: str) -> AcceptedVote:
+    return AcceptedVote.accept(VoteIn.model_validate(vote(band)), utc_now())
+
+
+def test_poison_records_go_to_the_dead_letter_topic_and_counting_goes_on(pipeline: Pipeline) -> None:
+    band = unique_band("Poison")
+    good = [accepted(band) for _ in range(3)]
+    poison: list[tuple[bytes | None, bytes | None]] = [
+        (band.encode(), b"{not json"),
+        (band.encode(), orjson.dumps({"name": band, "album": "A"})),  # fields missing
+        (band.encode(), None),
+        (band.encode(), orjson.dumps({**good[0].model_dump(mode="json"), "year": 1200})),
+    ]
+    records = [(v.kafka_key(), v.kafka_value()) for v in good]
+    pipeline.kafka.produce(
+        pipeline.settings.votes_topic, [records[0], *poison[:2], records[1], *poison[2:], records[2]]
+    )
+
+    assert pipeline.wait_band_count(band, 3) == 3
+    dead = pipeline.kafka.read(pipeline.settings.dead_letter_topic, count=4)
+    ours = [r for r in dead if r.key == band.encode()]
+    assert sorted(r.value or b"" for r in ours) == sorted(v or b"" for _, v in poison)
+    for record in ours:
+        headers = dict(record.headers)
+        assert headers["reason"]
+        assert headers["source"].decode().startswith(f"{pipeline.settings.votes_topic}:")
+    assert pipeline.logs.count_documents({"name": band}) == 3
+
+
+def test_each_partition_next_offset_is_stored_with_the_counts(pipeline: Pipeline) -> None:
+    band = unique_band("Offsets")
+    assert pipeline.post([vote(band)] * 5).status_code == 202
+    assert pipeline.wait_band_count(band, 5) == 5
+    stored = pipeline.redis.hgetall("votes:offsets")
+    ours = {k: int(v) for k, v in stored.items() if k.startswith(pipeline.settings.votes_topic + ":")}
+    ends = pipeline.kafka.end_offsets(pipeline.settings.votes_topic)
+    assert ours == {f"{pipeline.settings.votes_topic}:{p}": end for p, end in ends.items() if end > 0}

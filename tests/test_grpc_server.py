@@ -1,0 +1,100 @@
+"""The gRPC server: health, validation, and client-side round robin over several server replicas."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.conftest import Pipeline, unique_band, vote
+from tests.services import Service, free_port
+from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
+
+
+@pytest.fixture
+def channel(pipeline: Pipeline) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(pipeline.settings.grpc_target) as channel:
+        yield channel
+
+
+def test_standard_health_service_reports_serving(channel: grpc.Channel) -> None:
+    stub = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "votes.v1.VoteService"):
+        reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_cast_stamps_id_and_acceptance_time(channel: grpc.Channel) -> None:
+    stub = votes_pb2_grpc.VoteServiceStub(channel)
+    reply = stub.Cast(
+        votes_pb2.CastRequest(vote=votes_pb2.Vote(name=unique_band(), album="A", year=1997, rank="9.50")),
+        timeout=5,
+    )
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", reply.vote.id)
+    assert reply.vote.rank == "9.5"
+    assert reply.vote.accepted_at.seconds > 0
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        votes_pb2.CastBatchRequest(votes=[]),
+        votes_pb2.CastBatchRequest(votes=[votes_pb2.Vote(name="a", album="b", year=1800, rank="1")]),
+        votes_pb2.CastBatchRequest(votes=[votes_pb2.Vote(name="", album="b", year=1997, rank="1")]),
+        votes_pb2.CastBatchRequest(votes=[votes_pb2.Vote(name="a", album="b", year=1997, rank="1.234")]),
+    ],
+    ids=["empty", "year", "name", "rank"],
+)
+def test_invalid_batches_are_refused_and_nothing_is_produced(
+    pipeline: Pipeline, channel: grpc.Channel, request_: votes_pb2.CastBatchRequest
+) -> None:
+    produced = pipeline.produced()
+    with pytest.raises(grpc.RpcError) as refused:
+        votes_pb2_grpc.VoteServiceStub(channel).CastBatch(request_, timeout=5)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert pipeline.produced() == produced
+
+
+def produced_by(server: Service) -> float:
+    metrics = server.settings.grpc_metrics_bind
+    text = httpx.get(f"http://{metrics}/metrics", timeout=5).text
+    match = re.search(r"^votes_produced_total ([0-9.e+]+)$", text, re.MULTILINE)
+    assert match, "votes_produced_total missing"
+    return float(match.group(1))
+
+
+def test_the_front_spreads_calls_over_every_server_address(pipeline: Pipeline) -> None:
+    """What a headless Service gives the front in the cluster: several addresses behind one target.
+    With round_robin every server replica takes calls; a plain ClusterIP would pin them to one."""
+    servers = []
+    for _ in range(2):
+        port = free_port()
+        settings = pipeline.settings.model_copy(
+            update={"grpc_bind": f"127.0.0.1:{port}", "grpc_metrics_bind": f"127.0.0.1:{free_port()}"}
+        )
+        servers.append(Service("grpc-server", settings).start())
+    target = "ipv4:" + ",".join(s.settings.grpc_bind for s in servers)
+    front = Service(
+        "front",
+        pipeline.settings.model_copy(
+            update={"grpc_target": target, "front_bind": f"127.0.0.1:{free_port()}"}
+        ),
+    )
+    try:
+        for server in servers:
+            server.wait_ready()
+        front.start().wait_ready()
+        band = unique_band("RoundRobin")
+        for _ in range(20):
+            assert pipeline.http.post(f"{front.base_url}/grpc", json=vote(band)).status_code == 202
+        shares = [produced_by(server) for server in servers]
+        assert sum(shares) == 20
+        assert all(share >= 5 for share in shares), shares
+        assert pipeline.wait_band_count(band, 20) == 20
+    finally:
+        assert front.stop() == 0
+        assert [server.stop() for server in servers] == [0, 0]
