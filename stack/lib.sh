@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by stack.sh and services.sh: background processes with pidfiles and logs under .local/.
 # Expects $root (the repository) to be set by the sourcing script.
 state=${STACK_DIR:-$root/.local}

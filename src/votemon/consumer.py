@@ -5,6 +5,8 @@ For each partition of each batch it does, in order:
   2. insert the votes' log documents into MongoDB (`_id` = vote id: a replay inserts nothing);
   3. count the votes in Redis and store the partition's next offset, in one atomic script;
   4. commit that offset to Kafka, for lag monitoring (the offset in Redis is the one that counts).
+If Redis lost its last writes (it fsyncs every second), step 3 finds its stored offset behind the
+batch and the consumer seeks back there instead of counting.
 A crash between any two steps replays the batch on restart; steps 2 and 3 make the replay a no-op.
 On assignment the consumer seeks each partition to its offset stored in Redis.
 """
@@ -51,6 +53,7 @@ FRESHNESS_SECONDS = Histogram(
     "From a vote's acceptance to its count in Redis",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+REWINDS = Counter("votes_consumer_rewinds_total", "Seeks back to the offset stored in Redis")
 LAG = Gauge("votes_consumer_lag", "Records behind the partition's end", ["partition"])
 
 RETRYABLE = (RedisError, PyMongoError, KafkaError, OSError)
@@ -126,32 +129,53 @@ class VoteCounter:
         with BATCH_SECONDS.time():
             commits = {}
             for tp, records in batches.items():
-                if records:
-                    await self._process_partition(tp, records)
+                if records and await self._process_partition(tp, records):
                     commits[tp] = records[-1].offset + 1
             if commits:
-                await self.retrying("commit", lambda: self._consumer.commit(commits))
+                await self._commit(commits)
+
+    async def _commit(self, commits: dict[TopicPartition, int]) -> None:
+        """Step 4, best effort: the offsets that count are in Redis; Kafka's serve lag monitoring.
+        A commit refused after a rebalance is not retried (the partition belongs to another member)."""
+        try:
+            await self._consumer.commit(commits)
+        except KafkaError as error:
+            self._logger.warning("offset commit to Kafka failed; Redis holds the offsets", error=repr(error))
 
     async def _process_partition(
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
-    ) -> None:
+    ) -> bool:
+        """Steps 1-3 for one partition; False when the partition had to be rewound instead."""
         votes, dead = decode(records)
         if dead:
             await self.retrying("dead-letter", lambda: self._send_dead_letters(dead))
         now = utc_now()
         await self.retrying("mongo", lambda: self._log.insert(tp.partition, votes, now))
-        next_offset = records[-1].offset + 1
-        counted = await self.retrying(
-            "redis", lambda: self._tally.count(tp.topic, tp.partition, next_offset, votes)
-        )
-        COUNTED.inc(counted)
-        REPLAYED.inc(len(votes) - counted)
+        span = (records[0].offset, records[-1].offset + 1)
+        counted = await self.retrying("redis", lambda: self._tally.count(tp.topic, tp.partition, span, votes))
+        if counted.rewind_to is not None:
+            await self._rewind(tp, counted.rewind_to)
+            return False
+        COUNTED.inc(counted.votes)
+        REPLAYED.inc(len(votes) - counted.votes)
         done = time.time()
         for _, vote in votes:
             FRESHNESS_SECONDS.observe(max(0.0, done - vote.accepted_at.timestamp()))
         highwater = self._consumer.highwater(tp)
         if highwater is not None:
-            LAG.labels(partition=str(tp.partition)).set(max(0, highwater - next_offset))
+            LAG.labels(partition=str(tp.partition)).set(max(0, highwater - span[1]))
+        return True
+
+    async def _rewind(self, tp: TopicPartition, stored: int) -> None:
+        """Redis is behind this batch: read the partition again from Redis' offset, if Kafka still has it."""
+        beginning = (await self._consumer.beginning_offsets([tp]))[tp]
+        target = max(stored, beginning)
+        REWINDS.inc()
+        self._logger.warning("redis is behind the batch; rewinding", partition=tp.partition, to=target)
+        if target > stored:
+            # Kafka no longer holds the missing records; count on from the oldest it has.
+            await self._tally.skip_to(tp.topic, tp.partition, target)
+        self._consumer.seek(tp, target)
 
     async def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
         """Produce each dead letter with its reason and source, and wait for the broker's acks."""

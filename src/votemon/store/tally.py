@@ -10,13 +10,15 @@
 | votes:offsets      | hash   | "topic:partition" -> next Kafka offset to count            |
 
 Counting a batch and storing its partition's next offset happen in one Lua script, so the
-counters and the position they correspond to can never disagree, even when Redis loses its
-last second of writes: the consumer seeks back to that stored position and counts again.
+counters and the position they correspond to can never disagree. When Redis loses its last
+second of writes, the script finds its stored offset behind the batch and refuses it; the
+consumer seeks back to the stored offset and counts those records again.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
@@ -31,6 +33,15 @@ BY_ALBUM = "votes:by-album"
 PER_SECOND = "votes:per-second"
 SEEN_PREFIX = "votes:seen:"
 OFFSETS = "votes:offsets"
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What counting a batch did: votes counted for the first time, or, when Redis is behind the
+    batch (it lost its last writes), the stored offset to seek back to; nothing was counted then."""
+
+    votes: int
+    rewind_to: int | None
 
 
 def redis_client(settings: Settings) -> Redis:
@@ -57,19 +68,22 @@ class Tally:
         self._count = redis.register_script(files("votemon.store").joinpath("tally.lua").read_text())
 
     async def count(
-        self, topic: str, partition: int, next_offset: int, votes: list[tuple[int, AcceptedVote]]
-    ) -> int:
-        """Count (offset, vote) pairs of one partition and move its stored offset to next_offset."""
+        self, topic: str, partition: int, records: tuple[int, int], votes: list[tuple[int, AcceptedVote]]
+    ) -> Counted:
+        """Count (offset, vote) pairs of one partition whose records span [first, next) offsets,
+        and move the partition's stored offset to `next`."""
+        first, next_offset = records
         args: list[Any] = [
             partition_field(topic, partition),
+            first,
             next_offset,
             SEEN_PREFIX,
             self._settings.dedup_ttl_seconds,
         ]
         for offset, vote in votes:
             args += [offset, vote.id, vote.name, vote.album_key, int(vote.accepted_at.timestamp())]
-        counted = await self._count(keys=[OFFSETS, TOTAL, BY_BAND, BY_ALBUM, PER_SECOND], args=args)
-        return int(counted)
+        counted, behind = await self._count(keys=[OFFSETS, TOTAL, BY_BAND, BY_ALBUM, PER_SECOND], args=args)
+        return Counted(int(counted), None if int(behind) < 0 else int(behind))
 
     async def stored_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
         """The next offset to count of each partition that has one."""
@@ -77,6 +91,10 @@ class Tally:
             return {}
         values = await self._redis.hmget(OFFSETS, [partition_field(topic, p) for p in partitions])
         return {p: int(v) for p, v in zip(partitions, values, strict=True) if v is not None}
+
+    async def skip_to(self, topic: str, partition: int, offset: int) -> None:
+        """Move a partition's stored offset forward past records that Kafka no longer has."""
+        await self._redis.hset(OFFSETS, partition_field(topic, partition), offset)
 
     async def trim_rate(self) -> int:
         """Drop per-second buckets older than the rate window, so the hash stays small."""
