@@ -1,8 +1,15 @@
-"""The results API (and, later, its page): totals from Redis, the latest vote logs from MongoDB."""
+"""The results page and its API: totals from Redis, the latest vote logs from MongoDB.
+
+GET / serves the live page (src/votemon/page/: plain HTML, CSS and JS, no CDN); it polls
+/api/totals, /api/logs?limit=20 and /api/rate every second and shows a banner while they fail.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from dataclasses import dataclass
+from importlib.resources import files
 from typing import Any
 
 from pymongo.errors import PyMongoError
@@ -17,6 +24,46 @@ from votemon.store.vote_log import VoteLog, mongo_client
 
 MAX_LOGS = 100
 MAX_RATE_SECONDS = 3600
+
+# The page loads nothing from elsewhere; charts are SVG built with DOM calls (no inline script/style).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+ASSET_TYPES = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    content_type: str
+    version: str
+
+
+def load_assets() -> tuple[bytes, dict[str, Asset]]:
+    """The page's static files, each with a content hash; index.html links them as ?v=<hash>, so
+    they can be cached for good while the page itself is revalidated on every load."""
+    page = files("votemon.page")
+    assets = {}
+    for name, content_type in ASSET_TYPES.items():
+        body = page.joinpath(name).read_bytes()
+        assets[name] = Asset(body, content_type, hashlib.sha256(body).hexdigest()[:16])
+    index = page.joinpath("index.html").read_text(encoding="utf-8")
+    for name, asset in assets.items():
+        index = index.replace(f"/static/{name}", f"/static/{name}?v={asset.version}")
+    return index.encode(), assets
 
 
 def bounded_int(name: str, default: int, low: int, high: int) -> int | Response:
@@ -53,6 +100,7 @@ def create_app(tally: Tally, vote_log: VoteLog) -> Quart:
         return True
 
     add_probes(app, ready)
+    add_page(app)
 
     @app.errorhandler(RedisError)
     async def redis_down(error: RedisError) -> Response:
@@ -81,6 +129,37 @@ def create_app(tally: Tally, vote_log: VoteLog) -> Quart:
         return json_response({"rate": await tally.rate(seconds)}, 200)
 
     return app
+
+
+def add_page(app: Quart) -> None:
+    """GET / and its static files, security headers on every response, no caching of the API."""
+    index, assets = load_assets()
+    index_etag = hashlib.sha256(index).hexdigest()[:16]
+
+    @app.after_request
+    async def headers(response: Response) -> Response:
+        response.headers.update(SECURITY_HEADERS)
+        if request.path.startswith("/api/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.get("/")
+    async def page() -> Response:
+        response = Response(index, content_type="text/html; charset=utf-8")
+        response.headers["Cache-Control"] = "no-cache"
+        response.set_etag(index_etag)
+        return await response.make_conditional(request)
+
+    @app.get("/static/<name>")
+    async def static_file(name: str) -> Response:
+        asset = assets.get(name)
+        if asset is None:
+            return error_response(404, "not_found", f"no static file {name!r}")
+        response = Response(asset.body, content_type=asset.content_type)
+        pinned = request.args.get("v") == asset.version
+        response.headers["Cache-Control"] = IMMUTABLE if pinned else "no-cache"
+        response.set_etag(asset.version)
+        return await response.make_conditional(request)
 
 
 async def run(settings: Settings) -> None:

@@ -1,0 +1,200 @@
+// The live results page: polls the JSON API every second and redraws SVG charts and the log panel.
+// Data is only ever put in the page with textContent/setAttribute: never innerHTML.
+"use strict";
+
+const POLL_MS = 1000;
+const TIMEOUT_MS = 4000;
+const MAX_BARS = 50;
+const PIE_SLICES = 8;
+const LOG_ROWS = 20;
+const SVG_NS = "http://www.w3.org/2000/svg";
+const COLORS = ["#34d399", "#60a5fa", "#f472b6", "#fbbf24", "#a78bfa", "#f87171", "#2dd4bf", "#fb923c", "#6b7280"];
+
+const $ = (id) => document.getElementById(id);
+const fmt = new Intl.NumberFormat();
+
+function el(tag, attrs = {}, text) {
+  const node = tag.startsWith("svg:") ? document.createElementNS(SVG_NS, tag.slice(4)) : document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
+  if (text !== undefined) node.textContent = String(text);
+  return node;
+}
+
+async function getJson(path) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
+  try {
+    const reply = await fetch(path, { cache: "no-store", signal: controller.signal });
+    let body = null;
+    try { body = await reply.json(); } catch { body = null; }
+    if (!reply.ok) {
+      const why = body && body.message ? `${body.message} (${body.error})` : `HTTP ${reply.status}`;
+      throw new Error(`${path.split("?")[0]}: ${why}`);
+    }
+    return body;
+  } catch (error) {
+    if (error.name === "AbortError") throw new Error(`${path.split("?")[0]}: no answer in ${TIMEOUT_MS / 1000} s`);
+    if (error instanceof TypeError) throw new Error(`${path.split("?")[0]}: the results service is unreachable`);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// --- charts ---------------------------------------------------------------------------------------
+
+function drawBars(svg, rows, label) {
+  svg.replaceChildren();
+  const shown = rows.slice(0, MAX_BARS);
+  const rowH = 22, width = 600, labelW = 250, valueW = 60;
+  const height = Math.max(shown.length, 1) * rowH;
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("data-rows", shown.length);
+  if (!shown.length) {
+    svg.append(el("svg:text", { x: 0, y: 15, class: "empty" }, "no votes yet"));
+    return;
+  }
+  const max = Math.max(...shown.map((r) => r.votes), 1);
+  shown.forEach((row, i) => {
+    const y = i * rowH;
+    const g = el("svg:g", { class: "bar", "data-label": label(row), "data-votes": row.votes });
+    const name = el("svg:text", { x: 0, y: y + 15 }, label(row));
+    name.append(el("svg:title", {}, `${label(row)}: ${row.votes}`));
+    const barW = Math.max(((width - labelW - valueW) * row.votes) / max, 1);
+    g.append(
+      name,
+      el("svg:rect", { x: labelW, y: y + 4, width: barW, height: rowH - 8, rx: 3, fill: COLORS[i % (COLORS.length - 1)] }),
+      el("svg:text", { x: labelW + barW + 6, y: y + 15, class: "value" }, fmt.format(row.votes)),
+    );
+    svg.append(g);
+  });
+  if (rows.length > shown.length) {
+    svg.setAttribute("viewBox", `0 0 ${width} ${height + rowH}`);
+    svg.append(el("svg:text", { x: 0, y: height + 15, class: "value" }, `+ ${rows.length - shown.length} more`));
+  }
+}
+
+function drawPie(svg, legend, bands) {
+  svg.replaceChildren();
+  legend.replaceChildren();
+  const total = bands.reduce((sum, b) => sum + b.votes, 0);
+  if (!total) {
+    svg.append(el("svg:circle", { r: 1, fill: "#1f2937" }));
+    legend.append(el("li", { class: "empty" }, "no votes yet"));
+    return;
+  }
+  let slices = bands.slice(0, PIE_SLICES);
+  const rest = bands.slice(PIE_SLICES).reduce((sum, b) => sum + b.votes, 0);
+  if (rest) slices = [...slices, { band: `${bands.length - PIE_SLICES} other bands`, votes: rest, other: true }];
+  let angle = -Math.PI / 2;
+  slices.forEach((slice, i) => {
+    const color = slice.other ? COLORS[COLORS.length - 1] : COLORS[i % (COLORS.length - 1)];
+    const share = slice.votes / total;
+    const title = el("svg:title", {}, `${slice.band}: ${slice.votes} (${(share * 100).toFixed(1)} %)`);
+    let shape;
+    if (share >= 0.9999) {
+      shape = el("svg:circle", { r: 1, fill: color });
+    } else {
+      const end = angle + share * 2 * Math.PI;
+      const [x1, y1, x2, y2] = [Math.cos(angle), Math.sin(angle), Math.cos(end), Math.sin(end)];
+      const large = share > 0.5 ? 1 : 0;
+      shape = el("svg:path", { d: `M0 0 L${x1} ${y1} A1 1 0 ${large} 1 ${x2} ${y2} Z`, fill: color, stroke: "#111827", "stroke-width": 0.01 });
+      angle = end;
+    }
+    shape.append(title);
+    svg.append(shape);
+    const item = el("li");
+    item.append(el("span", { class: "swatch", "data-color": color }), el("span", {}, `${slice.band} — ${fmt.format(slice.votes)} (${(share * 100).toFixed(1)} %)`));
+    legend.append(item);
+  });
+  // Swatch colours through the CSSOM: allowed by the page's CSP, unlike style attributes.
+  for (const swatch of legend.querySelectorAll(".swatch")) swatch.style.background = swatch.dataset.color;
+}
+
+function drawRate(svg, points) {
+  svg.replaceChildren();
+  const width = 600, height = 120, base = 104;
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("preserveAspectRatio", "none");
+  const max = Math.max(...points.map((p) => p.votes), 1);
+  const step = width / Math.max(points.length, 1);
+  points.forEach((p, i) => {
+    const h = ((base - 14) * p.votes) / max;
+    const bar = el("svg:rect", { x: i * step + 1, y: base - h, width: Math.max(step - 2, 1), height: h, fill: "#60a5fa" });
+    bar.append(el("svg:title", {}, `${new Date(p.second * 1000).toISOString().slice(11, 19)}Z: ${p.votes} votes`));
+    svg.append(bar);
+  });
+  svg.append(el("svg:line", { x1: 0, y1: base, x2: width, y2: base, stroke: "#374151" }));
+  svg.append(el("svg:text", { x: 2, y: 11 }, `max ${fmt.format(max)}/s`));
+  svg.append(el("svg:text", { x: 2, y: height - 2, class: "value" }, "−60 s"));
+  svg.append(el("svg:text", { x: width - 30, y: height - 2, class: "value" }, "now"));
+}
+
+function drawLogs(list, logs) {
+  const known = new Set([...list.children].map((li) => li.dataset.id));
+  const rows = logs.slice(0, LOG_ROWS).map((log) => {
+    const li = el("li", { "data-id": log.id, class: known.size && !known.has(log.id) ? "fresh" : "" });
+    li.append(
+      el("span", { class: "t" }, log.accepted_at.slice(11, 23)),
+      el("span", { class: "band", title: log.name }, log.name),
+      el("span", { class: "album", title: log.album }, log.album),
+      el("span", { class: "year" }, log.year),
+      el("span", { class: "rank" }, log.rank),
+    );
+    return li;
+  });
+  list.replaceChildren(...rows);
+}
+
+// --- polling --------------------------------------------------------------------------------------
+
+function render(totals, logs, rate) {
+  if (totals) {
+    $("total").textContent = fmt.format(totals.total);
+    $("total").dataset.value = totals.total;
+    $("counts").textContent = `${totals.bands.length} · ${totals.albums.length}`;
+    drawBars($("band-bars"), totals.bands, (r) => r.band);
+    drawBars($("album-bars"), totals.albums, (r) => `${r.band} — ${r.album}`);
+    drawPie($("band-pie"), $("band-legend"), totals.bands);
+  }
+  if (logs) drawLogs($("log"), logs.logs);
+  if (rate) {
+    // The current second is still filling: the "now" rate is the 10 complete seconds before it.
+    const complete = rate.rate.slice(0, -1);
+    const last10 = complete.slice(-10).reduce((sum, p) => sum + p.votes, 0);
+    $("rate-now").textContent = (last10 / 10).toFixed(1);
+    $("rate-minute").textContent = fmt.format(rate.rate.reduce((sum, p) => sum + p.votes, 0));
+    drawRate($("rate-chart"), rate.rate);
+  }
+}
+
+function showStatus(errors) {
+  const banner = $("banner");
+  const dot = $("status-dot");
+  if (errors.length) {
+    $("banner-text").textContent = errors.join(" · ");
+    banner.hidden = false;
+    dot.className = "dot bad";
+    $("status-text").textContent = "data source unreachable";
+  } else {
+    banner.hidden = true;
+    dot.className = "dot ok";
+    $("status-text").textContent = `live · updated ${new Date().toLocaleTimeString()}`;
+  }
+  document.body.dataset.state = errors.length ? "down" : "live";
+}
+
+async function poll() {
+  const started = performance.now();
+  const results = await Promise.allSettled([
+    getJson("/api/totals"),
+    getJson(`/api/logs?limit=${LOG_ROWS}`),
+    getJson("/api/rate?seconds=60"),
+  ]);
+  const [totals, logs, rate] = results.map((r) => (r.status === "fulfilled" ? r.value : null));
+  render(totals, logs, rate);
+  showStatus(results.filter((r) => r.status === "rejected").map((r) => r.reason.message));
+  setTimeout(poll, Math.max(POLL_MS - (performance.now() - started), 100));
+}
+
+poll();
