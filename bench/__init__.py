@@ -1,0 +1,1 @@
+"""`python -m bench`: the side-by-side performance benchmark of issue 7 (not part of `make test`)."""
