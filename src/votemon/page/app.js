@@ -46,32 +46,34 @@ async function getJson(path) {
 function drawBars(svg, rows, label) {
   svg.replaceChildren();
   const shown = rows.slice(0, MAX_BARS);
+  const more = rows.length - shown.length;
   const rowH = 22, width = 600, labelW = 250, valueW = 60;
-  const height = Math.max(shown.length, 1) * rowH;
+  const height = (Math.max(shown.length, 1) + (more ? 1 : 0)) * rowH;
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("data-rows", shown.length);
   if (!shown.length) {
     svg.append(el("svg:text", { x: 0, y: 15, class: "empty" }, "no votes yet"));
     return;
   }
+  // Long names are cut at the bar, not drawn over it: the full name is in the tooltip.
+  const clipId = `${svg.id}-clip`;
+  const clip = el("svg:clipPath", { id: clipId });
+  clip.append(el("svg:rect", { x: 0, y: 0, width: labelW - 8, height }));
+  svg.append(clip);
   const max = Math.max(...shown.map((r) => r.votes), 1);
   shown.forEach((row, i) => {
     const y = i * rowH;
     const g = el("svg:g", { class: "bar", "data-label": label(row), "data-votes": row.votes });
-    const name = el("svg:text", { x: 0, y: y + 15 }, label(row));
-    name.append(el("svg:title", {}, `${label(row)}: ${row.votes}`));
+    g.append(el("svg:title", {}, `${label(row)}: ${fmt.format(row.votes)}`));
     const barW = Math.max(((width - labelW - valueW) * row.votes) / max, 1);
     g.append(
-      name,
+      el("svg:text", { x: 0, y: y + 15, "clip-path": `url(#${clipId})` }, label(row)),
       el("svg:rect", { x: labelW, y: y + 4, width: barW, height: rowH - 8, rx: 3, fill: COLORS[i % (COLORS.length - 1)] }),
       el("svg:text", { x: labelW + barW + 6, y: y + 15, class: "value" }, fmt.format(row.votes)),
     );
     svg.append(g);
   });
-  if (rows.length > shown.length) {
-    svg.setAttribute("viewBox", `0 0 ${width} ${height + rowH}`);
-    svg.append(el("svg:text", { x: 0, y: height + 15, class: "value" }, `+ ${rows.length - shown.length} more`));
-  }
+  if (more) svg.append(el("svg:text", { x: 0, y: height - 7, class: "value" }, `+ ${more} more`));
 }
 
 function drawPie(svg, legend, bands) {
@@ -113,21 +115,18 @@ function drawPie(svg, legend, bands) {
 
 function drawRate(svg, points) {
   svg.replaceChildren();
-  const width = 600, height = 120, base = 104;
+  const width = 600, height = 100;
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("preserveAspectRatio", "none");
   const max = Math.max(...points.map((p) => p.votes), 1);
   const step = width / Math.max(points.length, 1);
   points.forEach((p, i) => {
-    const h = ((base - 14) * p.votes) / max;
-    const bar = el("svg:rect", { x: i * step + 1, y: base - h, width: Math.max(step - 2, 1), height: h, fill: "#60a5fa" });
+    const h = ((height - 4) * p.votes) / max;
+    const bar = el("svg:rect", { x: i * step + 1, y: height - h, width: Math.max(step - 2, 1), height: h, fill: "#60a5fa" });
     bar.append(el("svg:title", {}, `${new Date(p.second * 1000).toISOString().slice(11, 19)}Z: ${p.votes} votes`));
     svg.append(bar);
   });
-  svg.append(el("svg:line", { x1: 0, y1: base, x2: width, y2: base, stroke: "#374151" }));
-  svg.append(el("svg:text", { x: 2, y: 11 }, `max ${fmt.format(max)}/s`));
-  svg.append(el("svg:text", { x: 2, y: height - 2, class: "value" }, "−60 s"));
-  svg.append(el("svg:text", { x: width - 30, y: height - 2, class: "value" }, "now"));
+  $("rate-max").textContent = `peak ${fmt.format(Math.max(...points.map((p) => p.votes), 0))}/s`;
 }
 
 function drawLogs(list, logs) {
