@@ -1,0 +1,148 @@
+"""The Cloud Run service files (cloudrun/*.yaml): strict Knative schema, secrets only by reference,
+and settings the results app actually reads."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import re
+import sys
+from typing import Any
+
+import pytest
+import yaml
+from detect_secrets import SecretsCollection
+from detect_secrets.settings import default_settings
+
+from tests.services import ROOT
+from votemon.settings import Settings
+
+sys.path.insert(0, str(ROOT / "scripts"))
+vm = importlib.import_module("validate_manifests")
+
+FILES = sorted([*ROOT.glob("cloudrun/*.yaml"), *ROOT.glob("cloudrun/*.yml")])
+KEY = ("serving.knative.dev/v1", "Service")
+IMAGE = re.compile(r"^ghcr\.io/so1-p2/votemon(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$")
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE", re.IGNORECASE)
+# Cloud Run sends SIGTERM and kills the instance 10 s later.
+CLOUD_RUN_GRACE_SECONDS = 10
+
+
+def services() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for path in FILES:
+        for document in yaml.safe_load_all(path.read_text()):
+            if document:
+                found.append((path.name, document))
+    return found
+
+
+@pytest.fixture(scope="module")
+def validator() -> Any:
+    schema_file = vm.crds_dir() / "knative-serving-service.yaml"
+    if not schema_file.is_file():
+        pytest.fail(f"{schema_file} is missing (set CRDS_DIR)")
+    return vm.crd_schemas(vm.crds_dir())[KEY]
+
+
+def container(service: dict[str, Any]) -> dict[str, Any]:
+    (only,) = service["spec"]["template"]["spec"]["containers"]
+    assert isinstance(only, dict)
+    return only
+
+
+def test_there_is_a_results_service() -> None:
+    assert FILES, "no cloudrun/*.yaml"
+    assert any(container(service)["args"] == ["results"] for _, service in services())
+
+
+@pytest.mark.parametrize(("name", "service"), services(), ids=lambda v: v if isinstance(v, str) else "")
+def test_service_matches_the_knative_schema_strictly(
+    name: str, service: dict[str, Any], validator: Any
+) -> None:
+    assert (service["apiVersion"], service["kind"]) == KEY
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(service)]
+    assert errors == [], f"{name}: {errors}"
+
+
+def test_the_schema_check_is_strict(validator: Any) -> None:
+    _, service = services()[0]
+    typo = copy.deepcopy(service)
+    container(typo)["env"][0]["valueFrm"] = {}
+    assert any("valueFrm" in e.message for e in validator.iter_errors(typo))
+    top = copy.deepcopy(service)
+    top["spce"] = {}
+    assert list(validator.iter_errors(top))
+
+
+@pytest.mark.parametrize(("name", "service"), services(), ids=lambda v: v if isinstance(v, str) else "")
+def test_service_runs_the_results_app(name: str, service: dict[str, Any]) -> None:
+    template = service["spec"]["template"]
+    app = container(service)
+    assert IMAGE.match(app["image"]) and re.search(r":[\w.-]+$|@sha256:", app["image"]), "tag or digest"
+    assert app["args"] == ["results"]
+    (port,) = app["ports"]
+    env = {item["name"]: item for item in app["env"]}
+    host, _, bind_port = env["RESULTS_BIND"]["value"].rpartition(":")
+    assert host == "0.0.0.0" and int(bind_port) == port["containerPort"], "the app must listen on $PORT"
+    for probe in ("startupProbe", "livenessProbe"):
+        assert app[probe]["httpGet"] == {"path": "/healthz", "port": port["containerPort"]}
+
+    annotations = template["metadata"]["annotations"]
+    low, high = (int(annotations[f"autoscaling.knative.dev/{b}"]) for b in ("minScale", "maxScale"))
+    assert 1 <= low <= high <= 20
+    interfaces = json.loads(annotations["run.googleapis.com/network-interfaces"])
+    assert interfaces and all(i.get("network") and i.get("subnetwork") for i in interfaces)
+    assert annotations["run.googleapis.com/vpc-access-egress"] in {"private-ranges-only", "all-traffic"}
+    assert service["spec"]["traffic"] == [{"latestRevision": True, "percent": 100}]
+
+
+@pytest.mark.parametrize(("name", "service"), services(), ids=lambda v: v if isinstance(v, str) else "")
+def test_environment_is_settings_the_app_reads(name: str, service: dict[str, Any]) -> None:
+    env = container(service)["env"]
+    names = [item["name"] for item in env]
+    assert len(names) == len(set(names)), "duplicate variables"
+    unknown = {n for n in names if n.lower() not in Settings.model_fields}
+    assert not unknown, f"{name}: not settings of votemon (typo?): {unknown}"
+    plain = {item["name"].lower(): item["value"] for item in env if "value" in item}
+    settings = Settings(**plain)
+    assert settings.shutdown_grace_seconds < CLOUD_RUN_GRACE_SECONDS
+    for url in (settings.redis_url, settings.mongo_uri):
+        assert "@" not in url, "credentials belong in Secret Manager, not in a URL"
+        assert not re.search(r"//(127\.|localhost)", url), "loopback is the local stack, not Cloud Run's"
+
+
+@pytest.mark.parametrize(("name", "service"), services(), ids=lambda v: v if isinstance(v, str) else "")
+def test_no_secret_value_is_inline(name: str, service: dict[str, Any]) -> None:
+    env = {item["name"]: item for item in container(service)["env"]}
+    for required in ("REDIS_PASSWORD", "MONGO_PASSWORD"):
+        assert required in env, f"{name}: {required} missing"
+    for variable, item in env.items():
+        if SECRET_NAME.search(variable):
+            assert "value" not in item, f"{name}: {variable} has an inline value"
+            ref = item["valueFrom"]["secretKeyRef"]
+            assert ref["name"] and (ref["key"] == "latest" or ref["key"].isdigit()), ref
+    text = (ROOT / "cloudrun" / name).read_text()
+    assert not re.search(r"(?i)(password|secret|token)\s*[:=]\s*['\"]?[^\s'\"{$]{6,}", text)
+
+
+def test_detect_secrets_finds_nothing() -> None:
+    found = SecretsCollection()
+    with default_settings():
+        for path in FILES:
+            found.scan_file(str(path))
+    assert not found.json(), found.json()
+
+
+def test_cloudrun_is_outside_argo_cd_paths() -> None:
+    argo = [path for path in (ROOT / "apps").rglob("*.yaml") if "cloudrun" in path.read_text()]
+    assert argo == [], "GKE runs no Knative: Argo CD must not sync cloudrun/"
+
+
+def test_image_lines_are_what_the_bump_script_rewrites() -> None:
+    sys.path.insert(0, str(ROOT / "scripts" / "delivery"))
+    bump = importlib.import_module("bump_image")
+    for path in FILES:
+        refs = [m["ref"] for line in path.read_text().splitlines() if (m := bump.IMAGE_LINE.match(line))]
+        assert len(refs) == 1 and IMAGE.match(refs[0]), f"{path.name}: one votemon image: line to bump"
