@@ -38,6 +38,11 @@ def services() -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
+per_service = pytest.mark.parametrize(
+    ("name", "service"), services(), ids=lambda v: v if isinstance(v, str) else ""
+)
+
+
 @pytest.fixture(scope="module")
 def validator() -> Any:
     schema_file = vm.crds_dir() / "knative-serving-service.yaml"
@@ -57,7 +62,7 @@ def test_there_is_a_results_service() -> None:
     assert any(container(service)["args"] == ["results"] for _, service in services())
 
 
-@pytest.mark.parametrize(("name", "service"), services(), ids=lambda v: v if isinstance(v, str) else "")
+@per_service
 def test_service_matches_the_knative_schema_strictly(
     name: str, service: dict[str, Any], validator: Any
 ) -> None:
@@ -76,7 +81,7 @@ def test_the_schema_check_is_strict(validator: Any) -> None:
     assert list(validator.iter_errors(top))
 
 
-@pytest.mark.parametrize(("name", "service"), services(), ids=lambda v: v if isinstance(v, str) else "")
+@per_service
 def test_service_runs_the_results_app(name: str, service: dict[str, Any]) -> None:
     template = service["spec"]["template"]
     app = container(service)
@@ -98,7 +103,7 @@ def test_service_runs_the_results_app(name: str, service: dict[str, Any]) -> Non
     assert service["spec"]["traffic"] == [{"latestRevision": True, "percent": 100}]
 
 
-@pytest.mark.parametrize(("name", "service"), services(), ids=lambda v: v if isinstance(v, str) else "")
+@per_service
 def test_environment_is_settings_the_app_reads(name: str, service: dict[str, Any]) -> None:
     env = container(service)["env"]
     names = [item["name"] for item in env]
@@ -113,7 +118,7 @@ def test_environment_is_settings_the_app_reads(name: str, service: dict[str, Any
         assert not re.search(r"//(127\.|localhost)", url), "loopback is the local stack, not Cloud Run's"
 
 
-@pytest.mark.parametrize(("name", "service"), services(), ids=lambda v: v if isinstance(v, str) else "")
+@per_service
 def test_no_secret_value_is_inline(name: str, service: dict[str, Any]) -> None:
     env = {item["name"]: item for item in container(service)["env"]}
     for required in ("REDIS_PASSWORD", "MONGO_PASSWORD"):
