@@ -2,6 +2,8 @@
 # The local stack: Apache Kafka (KRaft, single node), Redis and FerretDB on loopback, no Docker.
 #   stack/stack.sh up      install what is missing, start what is not running, wait until ready
 #   stack/stack.sh down    stop what this script started
+#   stack/stack.sh stop NAME...  SIGTERM one of kafka, redis, ferretdb (`up` starts it again)
+#   stack/stack.sh kill NAME     SIGKILL it: a crash, for the fault tests
 #   stack/stack.sh status  what runs where
 # Data and logs live under .local/ (ignored by git). Ports come from the environment.
 # MONGO_URI pointing elsewhere than the default skips FerretDB.
@@ -103,10 +105,19 @@ case ${1:-} in
   down)
     for name in ferretdb kafka redis; do stop "$name"; done
     ;;
+  stop)
+    shift
+    for name in "$@"; do stop "$name"; done
+    ;;
+  kill)
+    running "${2:-}" || die "${2:-?} is not running"
+    kill -9 "$(cat "$run/$2.pid")"
+    rm -f "$run/$2.pid"
+    ;;
   status)
     for name in kafka redis ferretdb; do
       if running "$name"; then echo "$name: running (pid $(cat "$run/$name.pid"))"; else echo "$name: stopped"; fi
     done
     ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|stop NAME...|kill NAME" >&2; exit 2 ;;
 esac

@@ -22,7 +22,6 @@ from typing import TypeVar
 import structlog
 from aiokafka import (
     AIOKafkaConsumer,
-    AIOKafkaProducer,
     ConsumerRebalanceListener,
     ConsumerRecord,
     TopicPartition,
@@ -34,7 +33,7 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
-from votemon.kafka import make_producer
+from votemon.kafka import ReliableProducer
 from votemon.runtime import configure_logging, ops_app, serve_app, stop_event
 from votemon.settings import Settings
 from votemon.store.tally import Tally, redis_client
@@ -91,7 +90,7 @@ class VoteCounter:
         self,
         settings: Settings,
         consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
+        producer: ReliableProducer,
         tally: Tally,
         vote_log: VoteLog,
         stopping: asyncio.Event,
@@ -179,19 +178,14 @@ class VoteCounter:
 
     async def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
         """Produce each dead letter with its reason and source, and wait for the broker's acks."""
-        deliveries = []
+        records = []
         for letter in dead:
             record = letter.record
             source = f"{record.topic}:{record.partition}:{record.offset}"
             headers = [("reason", letter.reason.encode()), ("source", source.encode())]
-            deliveries.append(
-                await self._producer.send(
-                    self._settings.dead_letter_topic, value=record.value, key=record.key, headers=headers
-                )
-            )
+            records.append((record.key, record.value or b"", headers))
             self._logger.warning("dead letter", source=source, reason=letter.reason)
-        for delivery in deliveries:
-            await delivery
+        await self._producer.send_all(self._settings.dead_letter_topic, records)
         DEAD_LETTERS.inc(len(dead))
 
 
@@ -240,7 +234,7 @@ async def run(settings: Settings) -> None:
         max_partition_fetch_bytes=4 * 1024 * 1024,
         client_id="votemon-consumer",
     )
-    producer = make_producer(settings)
+    producer = ReliableProducer(settings)
     counter = VoteCounter(settings, consumer, producer, tally, vote_log, stopping)
 
     async def ready() -> bool:

@@ -6,13 +6,12 @@ import asyncio
 
 import grpc
 import structlog
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
-from votemon.kafka import make_producer
+from votemon.kafka import Record, ReliableProducer
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
 from votemon.runtime import configure_logging, ops_app, serve_app, stop_event
 from votemon.settings import Settings
@@ -32,7 +31,7 @@ PRODUCE_SECONDS = Histogram(
 class VoteService(votes_pb2_grpc.VoteServiceServicer):
     """Validates, stamps (id, accepted_at) and produces votes, keyed by band."""
 
-    def __init__(self, producer: AIOKafkaProducer, settings: Settings) -> None:
+    def __init__(self, producer: ReliableProducer, settings: Settings) -> None:
         self._producer = producer
         self._settings = settings
         self._log = structlog.get_logger()
@@ -62,8 +61,10 @@ class VoteService(votes_pb2_grpc.VoteServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, details)
         with PRODUCE_SECONDS.time():
             try:
+                records: list[Record] = [(vote.kafka_key(), vote.kafka_value(), []) for vote in accepted]
                 await asyncio.wait_for(
-                    self._send_all(accepted), timeout=self._settings.produce_timeout_seconds
+                    self._producer.send_all(self._settings.votes_topic, records),
+                    timeout=self._settings.produce_timeout_seconds,
                 )
             except (KafkaError, TimeoutError) as error:
                 PRODUCE_FAILED.inc(len(accepted))
@@ -74,23 +75,11 @@ class VoteService(votes_pb2_grpc.VoteServiceServicer):
         PRODUCED.inc(len(accepted))
         return accepted
 
-    async def _send_all(self, accepted: list[AcceptedVote]) -> None:
-        """Queue every vote, then wait for all acknowledgements; raises the first delivery error."""
-        topic = self._settings.votes_topic
-        deliveries = [
-            await self._producer.send(topic, value=vote.kafka_value(), key=vote.kafka_key())
-            for vote in accepted
-        ]
-        # asyncio.wait, not gather: a timeout above must not cancel deliveries already queued.
-        await asyncio.wait(deliveries)
-        for delivery in deliveries:
-            delivery.result()
-
 
 async def run(settings: Settings) -> None:
     log = configure_logging(settings, "grpc-server")
     stopping = stop_event()
-    producer = make_producer(settings)
+    producer = ReliableProducer(settings)
     await producer.start()
     health_servicer = health.aio.HealthServicer()
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    TopicAlreadyExistsError,
+    UnknownProducerId,
+)
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from votemon.settings import Settings
@@ -21,6 +33,84 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
         max_batch_size=256 * 1024,
         client_id="votemon",
     )
+
+
+# After these the producer's sender task is dead (aiokafka does not reset the producer id).
+FATAL_PRODUCER_ERRORS = (OutOfOrderSequenceNumber, UnknownProducerId, ProducerFenced)
+
+Record = tuple[bytes | None, bytes, list[tuple[str, bytes]]]
+
+
+def _retrieve(delivery: asyncio.Future[object]) -> None:
+    """Mark a delivery's late error as seen: its request was already answered with a failure."""
+    if not delivery.cancelled():
+        delivery.exception()
+
+
+class ReliableProducer:
+    """Sends records and waits for every ack; replaces the idempotent producer when it dies.
+
+    When the broker is away longer than the request timeout, aiokafka expires batches, the
+    sequence numbers of the next ones no longer match the broker's, and the producer stops for
+    good (OutOfOrderSequenceNumber). Those sends were reported as failures; a fresh producer (new
+    producer id) takes the next ones. A client retrying with the same vote ids is still counted once.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+        self._log = structlog.get_logger()
+
+    async def _current(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = make_producer(self._settings)
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def _replace(self, broken: AIOKafkaProducer) -> None:
+        async with self._lock:
+            still_current = self._producer is broken
+            if still_current:
+                self._producer = None
+        if not still_current:
+            return  # another request replaced it already
+        self._log.warning("replacing the Kafka producer after a fatal error")
+        with contextlib.suppress(KafkaError, TimeoutError):
+            await asyncio.wait_for(broken.stop(), timeout=self._settings.produce_timeout_seconds)
+
+    async def start(self) -> None:
+        await self._current()
+
+    async def send_all(self, topic: str, records: Sequence[Record]) -> None:
+        """Queue every record, then wait for all acks; raises the first delivery error."""
+        producer = await self._current()
+        try:
+            deliveries = [
+                await producer.send(topic, value=value, key=key, headers=headers)
+                for key, value, headers in records
+            ]
+            for delivery in deliveries:
+                delivery.add_done_callback(_retrieve)
+            # asyncio.wait, not gather: a caller's timeout must not cancel deliveries already queued.
+            await asyncio.wait(deliveries)
+            for delivery in deliveries:
+                delivery.result()
+        except FATAL_PRODUCER_ERRORS:
+            await self._replace(producer)
+            raise
+
+    async def stop(self) -> None:
+        async with self._lock:
+            if self._producer is not None:
+                await self._producer.stop()
+                self._producer = None
 
 
 async def create_topics(settings: Settings) -> list[str]:

@@ -1,0 +1,216 @@
+"""Support for the fault tests: a stack of their own to break, and a load that records its answers.
+
+The fault tests stop Kafka, Redis and FerretDB, so they run a second stack (stack/stack.sh with
+other ports and another data folder) and never disturb the session's shared one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pymongo
+import redis
+
+from tests.services import LOGS, ROOT, Service, free_port, test_settings
+from votemon.kafka import create_topics
+from votemon.settings import Settings
+from votemon.store import tally
+
+SERVICES = ("grpc-server", "consumer", "results", "front")
+
+
+class FaultStack:
+    """Kafka, Redis and FerretDB on free ports, with data under .local/faults-<id>."""
+
+    def __init__(self) -> None:
+        self.directory = ROOT / ".local" / f"faults-{uuid.uuid4().hex[:6]}"
+        self.ports = {
+            "KAFKA_PORT": free_port(),
+            "KAFKA_CONTROLLER_PORT": free_port(),
+            "REDIS_PORT": free_port(),
+            "MONGO_PORT": free_port(),
+        }
+        self._databases = iter(range(16))
+
+    def _stack(self, *args: str) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "MONGO_URI"}
+        env.update({name: str(port) for name, port in self.ports.items()}, STACK_DIR=str(self.directory))
+        subprocess.run([str(ROOT / "stack" / "stack.sh"), *args], check=True, env=env, timeout=180)
+
+    def up(self) -> None:
+        """Start whatever of the three is not running, and wait until each is ready."""
+        self._stack("up")
+
+    def stop(self, name: str) -> None:
+        self._stack("stop", name)
+
+    def kill(self, name: str) -> None:
+        self._stack("kill", name)
+
+    def down(self) -> None:
+        self._stack("down")
+        shutil.copytree(self.directory / "log", LOGS / self.directory.name, dirs_exist_ok=True)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def settings(self) -> Settings:
+        """Fresh topics, group and databases on this stack: each test starts from zero."""
+        return test_settings(
+            kafka_bootstrap_servers=f"127.0.0.1:{self.ports['KAFKA_PORT']}",
+            redis_url=f"redis://127.0.0.1:{self.ports['REDIS_PORT']}/{next(self._databases)}",
+            mongo_uri=f"mongodb://127.0.0.1:{self.ports['MONGO_PORT']}/",
+        )
+
+
+@dataclass
+class Answer:
+    started: float
+    ended: float
+    status: int | None  # None: no HTTP answer (connection refused or reset)
+    retry_after: str | None
+
+
+@dataclass
+class VoteLoad:
+    """Sends `count` votes with client-chosen ids, in requests of 1 and 5 votes, paced, from a thread.
+
+    A request answered 503 (or not answered) is sent again with the same ids, as the API tells
+    clients to, until it is answered 202; so at the end every vote is acknowledged exactly once.
+    """
+
+    front: str
+    count: int
+    requests_per_second: float = 60
+    bands: tuple[str, str] = field(default_factory=lambda: (f"Fault {uuid.uuid4().hex[:6]}", "Сплин ロック"))
+    acknowledged: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answers: list[Answer] = field(default_factory=list)
+    _thread: threading.Thread | None = None
+
+    def votes(self) -> list[list[dict[str, Any]]]:
+        run = uuid.uuid4().hex[:6]
+        votes = [
+            {
+                "id": f"{run}-{i}",
+                "name": self.bands[i % 2],
+                "album": f"Álbum {i % 3}",
+                "year": 1990 + i % 30,
+                "rank": f"{i % 10}.5",
+            }
+            for i in range(self.count)
+        ]
+        requests, i = [], 0
+        while i < len(votes):
+            size = 5 if len(requests) % 2 else 1
+            requests.append(votes[i : i + size])
+            i += size
+        return requests
+
+    def _send(self, client: httpx.Client, body: list[dict[str, Any]], deadline: float) -> None:
+        payload: Any = body[0] if len(body) == 1 else body
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                reply = client.post(f"{self.front}/grpc", json=payload)
+            except httpx.TransportError:
+                self.answers.append(Answer(started, time.monotonic(), None, None))
+                time.sleep(0.2)
+                continue
+            self.answers.append(
+                Answer(started, time.monotonic(), reply.status_code, reply.headers.get("retry-after"))
+            )
+            if reply.status_code == 202:
+                assert reply.json()["ids"] == [v["id"] for v in body]
+                self.acknowledged.update({v["id"]: v for v in body})
+                return
+            assert reply.status_code == 503, reply.text
+            assert reply.json()["ids"] == [v["id"] for v in body]
+            time.sleep(0.2)
+        raise TimeoutError("a request was not acknowledged before the load's deadline")
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + 180
+        with httpx.Client(timeout=10) as client:
+            for n, body in enumerate(self.votes()):
+                self._send(client, body, deadline)
+                pause = (n + 1) / self.requests_per_second - (time.monotonic() - self._started)
+                if pause > 0:
+                    time.sleep(pause)
+
+    def start(self) -> VoteLoad:
+        self._started = time.monotonic()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def progress(self) -> int:
+        return len(self.acknowledged)
+
+    def wait_progress(self, votes: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.progress() < votes:
+            assert time.monotonic() < deadline, f"the load reached {self.progress()} of {votes} votes"
+            time.sleep(0.05)
+
+    def finish(self, timeout: float = 200) -> None:
+        assert self._thread is not None
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the load did not finish"
+        assert len(self.acknowledged) == self.count, "the load ended with votes never acknowledged"
+
+
+class Pipeline:
+    """The four services on a fault stack, each restartable."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        asyncio.run(create_topics(settings))
+        self.services = {name: Service(name, settings).start() for name in SERVICES}
+        for service in self.services.values():
+            service.wait_ready()
+        self.extra: list[Service] = []
+
+    @property
+    def front(self) -> str:
+        return self.services["front"].base_url
+
+    def add_consumer(self) -> Service:
+        consumer = Service(
+            "consumer", self.settings.model_copy(update={"consumer_metrics_bind": f"127.0.0.1:{free_port()}"})
+        )
+        self.extra.append(consumer.start().wait_ready())
+        return consumer
+
+    def stop(self) -> dict[str, int]:
+        return {name: s.stop() for name, s in self.services.items()} | {
+            f"extra-{i}": s.stop() for i, s in enumerate(self.extra)
+        }
+
+
+def assert_counted_exactly_once(settings: Settings, load: VoteLoad, timeout: float = 90) -> None:
+    """Redis counters and MongoDB documents equal the acknowledged votes: none lost, none twice."""
+    expected_bands = collections.Counter(v["name"] for v in load.acknowledged.values())
+    expected_albums = collections.Counter(f"{v['name']} / {v['album']}" for v in load.acknowledged.values())
+    counters = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    deadline = time.monotonic() + timeout
+    while int(counters.get(tally.TOTAL) or 0) < len(load.acknowledged) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.5)  # a late double count would show up now
+    with pymongo.MongoClient(settings.mongo_uri) as mongo:
+        ids = [d["_id"] for d in mongo[settings.mongo_database]["logs"].find({}, projection=["_id"])]
+    assert int(counters.get(tally.TOTAL) or 0) == len(load.acknowledged)
+    assert {k: int(v) for k, v in counters.hgetall(tally.BY_BAND).items()} == expected_bands
+    assert {k: int(v) for k, v in counters.hgetall(tally.BY_ALBUM).items()} == expected_albums
+    assert len(ids) == len(set(ids)) == len(load.acknowledged)
+    assert set(ids) == set(load.acknowledged)
+    per_second = sum(int(v) for v in counters.hgetall(tally.PER_SECOND).values())
+    assert per_second == len(load.acknowledged)
+    counters.close()

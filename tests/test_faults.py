@@ -1,0 +1,118 @@
+"""No vote lost, none counted twice: each fault strikes during a known load on a stack of its own,
+and at the end Redis and MongoDB hold exactly the votes answered 202."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.faults import FaultStack, Pipeline, VoteLoad, assert_counted_exactly_once
+
+pytestmark = pytest.mark.fault
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[FaultStack]:
+    stack = FaultStack()
+    stack.up()
+    yield stack
+    stack.down()
+
+
+@pytest.fixture
+def pipeline(stack: FaultStack) -> Iterator[Pipeline]:
+    stack.up()  # a test may have left a server down
+    pipeline = Pipeline(stack.settings())
+    yield pipeline
+    pipeline.stop()
+
+
+def test_consumer_killed_mid_batch_then_restarted(pipeline: Pipeline) -> None:
+    load = VoteLoad(pipeline.front, count=1200, requests_per_second=80).start()
+    consumer = pipeline.services["consumer"]
+    for progress in (200, 500):
+        load.wait_progress(progress)
+        consumer.kill()
+        time.sleep(0.5)
+        consumer.restart()
+    load.finish()
+    assert_counted_exactly_once(pipeline.settings, load)
+
+
+def test_two_consumers_one_killed_the_survivor_takes_over(pipeline: Pipeline) -> None:
+    second = pipeline.add_consumer()
+    load = VoteLoad(pipeline.front, count=900, requests_per_second=80).start()
+    load.wait_progress(300)
+    second.kill()
+    load.finish()
+    assert_counted_exactly_once(pipeline.settings, load)
+
+
+def test_broker_down_answers_503_then_every_202_is_counted_once(
+    stack: FaultStack, pipeline: Pipeline
+) -> None:
+    load = VoteLoad(pipeline.front, count=700, requests_per_second=60).start()
+    load.wait_progress(200)
+    stack.stop("kafka")
+    down_since = time.monotonic()
+    time.sleep(4)
+    down_until = time.monotonic()
+    stack.up()
+    load.finish()
+    during = [a for a in load.answers if down_since < a.started and a.ended < down_until]
+    assert during, "no request was sent while the broker was down"
+    assert all(a.status == 503 for a in during), {a.status for a in during}
+    assert all(a.retry_after for a in during)
+    assert_counted_exactly_once(pipeline.settings, load)
+
+
+@pytest.mark.parametrize("how", ["restart", "kill"])
+def test_redis_restarted_or_killed_without_final_save(
+    stack: FaultStack, pipeline: Pipeline, how: str
+) -> None:
+    load = VoteLoad(pipeline.front, count=900, requests_per_second=80).start()
+    load.wait_progress(400)
+    if how == "kill":
+        stack.kill("redis")
+    else:
+        stack.stop("redis")
+    time.sleep(1)
+    stack.up()
+    load.finish()
+    assert_counted_exactly_once(pipeline.settings, load)
+
+
+def test_mongo_unavailable_the_consumer_waits_and_catches_up(stack: FaultStack, pipeline: Pipeline) -> None:
+    load = VoteLoad(pipeline.front, count=700, requests_per_second=70).start()
+    load.wait_progress(200)
+    stack.stop("ferretdb")
+    time.sleep(5)
+    stack.up()
+    load.finish()
+    assert_counted_exactly_once(pipeline.settings, load)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_grpc_server_restarted_during_load(pipeline: Pipeline, sig: signal.Signals) -> None:
+    load = VoteLoad(pipeline.front, count=700, requests_per_second=70).start()
+    load.wait_progress(250)
+    server = pipeline.services["grpc-server"]
+    code = server.stop(sig)
+    assert code == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
+    server.restart()
+    load.finish()
+    assert_counted_exactly_once(pipeline.settings, load)
+
+
+def test_sigterm_to_each_service_during_load_exits_0_and_loses_nothing(pipeline: Pipeline) -> None:
+    load = VoteLoad(pipeline.front, count=1000, requests_per_second=60).start()
+    for n, name in enumerate(("front", "grpc-server", "consumer", "results")):
+        load.wait_progress(150 * (n + 1))
+        service = pipeline.services[name]
+        assert service.stop(signal.SIGTERM) == 0, f"{name} did not exit 0 on SIGTERM; log: {service.log_path}"
+        service.restart()
+    load.finish()
+    assert_counted_exactly_once(pipeline.settings, load)
