@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the project's non-Python tools into .local/bin, once: the FerretDB build and the
-# workflow linter. Each is pinned; a second run only checks what is there.
+# Installs the project's non-Python tools, once; a second run only checks what is there:
+#  - actionlint (pinned, built with go install into .local/bin), for the workflow checks;
+#  - Debian's chromium (the page's browser test drives it through Playwright; never
+#    `playwright install`) and CJK fonts, so that non-Latin names render in screenshots.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .local/bin
@@ -8,4 +10,16 @@ actionlint_version=v1.7.12
 if [[ ! -x .local/bin/actionlint ]]; then
   echo ">> building actionlint $actionlint_version (go install, first run only)"
   GOBIN="$PWD/.local/bin" go install "github.com/rhysd/actionlint/cmd/actionlint@$actionlint_version"
+fi
+debian_packages=(chromium fonts-noto-cjk)
+missing=()
+for package in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo ">> installing ${missing[*]} from Debian (first run only)"
+  sudo=""
+  [[ $(id -u) == 0 ]] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -52,7 +52,9 @@ up_kafka() {
 install_redis() {
   command -v redis-server >/dev/null && return
   say "installing redis-server from Debian"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  local sudo=""
+  [[ $(id -u) == 0 ]] || sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
 }
 
 up_redis() {

@@ -94,6 +94,7 @@ class VoteLoad:
     acknowledged: dict[str, dict[str, Any]] = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)
     _thread: threading.Thread | None = None
+    _error: BaseException | None = None
 
     def votes(self) -> list[list[dict[str, Any]]]:
         run = uuid.uuid4().hex[:6]
@@ -137,6 +138,13 @@ class VoteLoad:
         raise TimeoutError("a request was not acknowledged before the load's deadline")
 
     def _run(self) -> None:
+        try:
+            self._send_all()
+        except BaseException as error:
+            self._error = error
+            raise
+
+    def _send_all(self) -> None:
         deadline = time.monotonic() + 180
         with httpx.Client(timeout=10) as client:
             for n, body in enumerate(self.votes()):
@@ -164,6 +172,8 @@ class VoteLoad:
         assert self._thread is not None
         self._thread.join(timeout)
         assert not self._thread.is_alive(), "the load did not finish"
+        if self._error is not None:
+            raise AssertionError(f"the load failed: {self._error!r}") from self._error
         assert len(self.acknowledged) == self.count, "the load ended with votes never acknowledged"
 
 

@@ -96,8 +96,9 @@ def test_batch_size_is_bounded() -> None:
 
 
 def test_ids_are_kept_or_assigned_as_uuid7() -> None:
-    given = VoteIn.model_validate({**SEED_VOTE, "id": "client-key-1"}).with_id()
-    assigned = VoteIn.model_validate(SEED_VOTE).with_id()
+    now = datetime.now(UTC)
+    given = AcceptedVote.accept(VoteIn.model_validate({**SEED_VOTE, "id": "client-key-1"}), now)
+    assigned = AcceptedVote.accept(VoteIn.model_validate(SEED_VOTE), now)
     assert given.id == "client-key-1"
     assert assigned.id is not None
     assert assigned.id[14] == "7"  # the UUID version digit

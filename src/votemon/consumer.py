@@ -126,10 +126,10 @@ class VoteCounter:
     async def process(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         """Log, count and commit every partition's records of one getmany()."""
         with BATCH_SECONDS.time():
-            commits = {}
-            for tp, records in batches.items():
-                if records and await self._process_partition(tp, records):
-                    commits[tp] = records[-1].offset + 1
+            work = [(tp, records) for tp, records in batches.items() if records]
+            # the partitions' Mongo and Redis writes overlap instead of queueing one after another
+            done = await asyncio.gather(*(self._process_partition(tp, records) for tp, records in work))
+            commits = {tp: records[-1].offset + 1 for (tp, records), ok in zip(work, done, strict=True) if ok}
             if commits:
                 await self._commit(commits)
 

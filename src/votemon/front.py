@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -16,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
 from votemon.runtime import add_probes, configure_logging, serve_app, stop_event
 from votemon.settings import Settings
-from votemon.votes import FieldError, InvalidVotesError, VoteIn, parse_votes
+from votemon.votes import FieldError, InvalidVotesError, new_vote_id, parse_votes
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -28,7 +29,15 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
-_RETRY_STATUSES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+# The vote service did not confirm the votes, for a reason that a retry (same ids) may get past:
+# a server restarting cancels or refuses calls, a broker away makes them time out.
+_RETRY_STATUSES = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
 
 
 def grpc_channel(settings: Settings) -> grpc.aio.Channel:
@@ -44,6 +53,62 @@ def grpc_channel(settings: Settings) -> grpc.aio.Channel:
     )
 
 
+class Coalescer:
+    """Gathers the single votes of concurrent requests into one CastBatch call.
+
+    The first vote opens a window of `window` seconds; the batch goes when the window closes or
+    holds `limit` votes. Every caller learns the outcome of the one call its vote was in: 202 only
+    once the broker acknowledged the whole batch, as before.
+    """
+
+    def __init__(
+        self, stub: votes_pb2_grpc.VoteServiceAsyncStub, window: float, limit: int, deadline: float
+    ) -> None:
+        self._stub = stub
+        self._window = window
+        self._limit = limit
+        self._deadline = deadline
+        self._pending: list[tuple[votes_pb2.Vote, asyncio.Future[None]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._calls: set[asyncio.Task[None]] = set()
+
+    async def cast(self, vote: votes_pb2.Vote) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.append((vote, done))
+        if len(self._pending) >= self._limit:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self._window, self._flush)
+        await done
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending = self._pending, []
+        if batch:
+            call = asyncio.create_task(self._send(batch))
+            self._calls.add(call)
+            call.add_done_callback(self._calls.discard)
+
+    async def _send(self, batch: list[tuple[votes_pb2.Vote, asyncio.Future[None]]]) -> None:
+        request = votes_pb2.CastBatchRequest(votes=[vote for vote, _ in batch])
+        waiting = [done for _, done in batch if not done.done()]
+        try:
+            await self._stub.CastBatch(request, timeout=self._deadline)
+        except asyncio.CancelledError:
+            for done in waiting:
+                done.cancel()
+            raise
+        except Exception as error:  # every caller must learn the outcome, whatever it is
+            for done in waiting:
+                done.set_exception(error)
+            return
+        for done in waiting:
+            done.set_result(None)
+
+
 def json_response(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status=status, content_type="application/json", headers=headers)
 
@@ -56,6 +121,12 @@ def create_app(settings: Settings, channel: grpc.aio.Channel) -> Quart:
     app = Quart("votemon.front")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     votes_stub = votes_pb2_grpc.VoteServiceStub(channel)
+    coalescer = Coalescer(
+        votes_stub,
+        settings.coalesce_window_ms / 1000,
+        settings.coalesce_max_votes,
+        settings.grpc_deadline_seconds,
+    )
     health_stub = health_pb2_grpc.HealthStub(channel)
     log = structlog.get_logger()
 
@@ -77,15 +148,14 @@ def create_app(settings: Settings, channel: grpc.aio.Channel) -> Quart:
             )
         return error_response(status, error.name.lower().replace(" ", "_"), error.description or error.name)
 
-    async def cast(
-        votes: list[VoteIn], batched: bool
-    ) -> votes_pb2.CastBatchResponse | votes_pb2.CastResponse:
+    async def cast(votes: list[votes_pb2.Vote], batched: bool) -> None:
         deadline = settings.grpc_deadline_seconds
         if batched:
-            return await votes_stub.CastBatch(
-                votes_pb2.CastBatchRequest(votes=[vote.to_proto() for vote in votes]), timeout=deadline
-            )
-        return await votes_stub.Cast(votes_pb2.CastRequest(vote=votes[0].to_proto()), timeout=deadline)
+            await votes_stub.CastBatch(votes_pb2.CastBatchRequest(votes=votes), timeout=deadline)
+        elif settings.coalesce_window_ms > 0:
+            await coalescer.cast(votes[0])
+        else:
+            await votes_stub.Cast(votes_pb2.CastRequest(vote=votes[0]), timeout=deadline)
 
     async def submit() -> Response:
         started = time.perf_counter()
@@ -109,8 +179,8 @@ def create_app(settings: Settings, channel: grpc.aio.Channel) -> Quart:
         except InvalidVotesError as invalid:
             return invalid_votes_response(invalid.errors)
         # Ids are assigned here, before the call, so that a client told 503 can retry with the same ids.
-        votes = [vote.with_id() for vote in parsed]
-        ids = [vote.id for vote in votes]
+        ids = [vote.id or new_vote_id() for vote in parsed]
+        votes = [vote.to_proto(vote_id) for vote, vote_id in zip(parsed, ids, strict=True)]
         try:
             await cast(votes, batched)
         except grpc.aio.AioRpcError as error:
@@ -131,6 +201,11 @@ def create_app(settings: Settings, channel: grpc.aio.Channel) -> Quart:
             return error_response(502, "bad_gateway", "the vote service failed")
         VOTES_ACCEPTED.inc(len(votes))
         return json_response({"accepted": len(votes), "ids": ids}, 202)
+
+    @app.get("/")
+    async def index() -> Response:
+        """What the front is, for a person or a load balancer's default health check (GET /)."""
+        return json_response({"service": "votemon front", "submit": "POST /grpc or POST /votes"}, 200)
 
     app.add_url_rule("/grpc", "grpc", submit, methods=["POST"])
     app.add_url_rule("/votes", "votes", submit, methods=["POST"])

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     grpc_deadline_seconds: float = Field(default=5.0, gt=0)
     produce_timeout_seconds: float = Field(default=4.0, gt=0)
     producer_linger_ms: int = Field(default=2, ge=0)
+    coalesce_window_ms: float = Field(default=2.0, ge=0)  # 0: one Cast call per single vote
+    coalesce_max_votes: int = Field(default=500, ge=1, le=1000)
     consumer_max_records: int = Field(default=2000, ge=1)
     dedup_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     rate_window_seconds: int = Field(default=3600, ge=60)

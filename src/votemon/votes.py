@@ -90,13 +90,9 @@ class VoteIn(BaseModel):
         """The rank in its shortest exact decimal form: 9.50 -> "9.5", 10 -> "10"."""
         return format(self.rank.normalize(), "f")
 
-    def with_id(self) -> VoteIn:
-        """This vote, with a UUIDv7 id if the client gave none (time-ordered, so logs sort by it)."""
-        return self if self.id else self.model_copy(update={"id": str(uuid7())})
-
-    def to_proto(self) -> votes_pb2.Vote:
+    def to_proto(self, vote_id: str) -> votes_pb2.Vote:
         return votes_pb2.Vote(
-            id=self.id or "", name=self.name, album=self.album, year=self.year, rank=self.rank_text
+            id=vote_id, name=self.name, album=self.album, year=self.year, rank=self.rank_text
         )
 
     @classmethod
@@ -118,10 +114,16 @@ class AcceptedVote(BaseModel):
 
     @classmethod
     def accept(cls, vote: VoteIn, now: datetime) -> AcceptedVote:
-        vote = vote.with_id()
-        assert vote.id is not None
-        return cls(
-            id=vote.id, name=vote.name, album=vote.album, year=vote.year, rank=vote.rank_text, accepted_at=now
+        """Stamp a validated vote; the client's id is kept, else a new one is given."""
+        # `vote` is validated already: construct, do not validate a second time (a third of the
+        # grpc-server's CPU on batches, by the bench's profile)
+        return cls.model_construct(
+            id=vote.id or new_vote_id(),
+            name=vote.name,
+            album=vote.album,
+            year=vote.year,
+            rank=vote.rank_text,
+            accepted_at=now,
         )
 
     @property
@@ -214,6 +216,11 @@ def parse_votes(document: Any) -> tuple[list[VoteIn], bool]:
         return [VoteIn.model_validate(document)], False
     except ValidationError as error:
         raise InvalidVotesError(field_errors(error, batched=False)) from None
+
+
+def new_vote_id() -> str:
+    """A UUIDv7: unique, and ordered by creation time, so logs sort by it."""
+    return str(uuid7())
 
 
 def utc_now() -> datetime:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 from votemon.settings import Settings
@@ -79,9 +80,13 @@ class Tally:
             next_offset,
             SEEN_PREFIX,
             self._settings.dedup_ttl_seconds,
+            orjson.dumps(
+                [
+                    (offset, vote.id, vote.name, vote.album_key, int(vote.accepted_at.timestamp()))
+                    for offset, vote in votes
+                ]
+            ),
         ]
-        for offset, vote in votes:
-            args += [offset, vote.id, vote.name, vote.album_key, int(vote.accepted_at.timestamp())]
         counted, behind = await self._count(keys=[OFFSETS, TOTAL, BY_BAND, BY_ALBUM, PER_SECOND], args=args)
         return Counted(int(counted), None if int(behind) < 0 else int(behind))
 
