@@ -89,6 +89,7 @@ def main() -> int:
     print(f"  throughput (requests/s)           {stats['requests_per_second']:>10.1f}")
     print("\n  services:")
     print(f"    HTTP front       POST {front}/grpc   {front}/metrics")
+    print(f"    results page     {results}/   (live totals, rate and the latest 20 votes)")
     print(f"    results API      {results}/api/totals   {results}/api/logs?limit=20")
     print(
         f"    gRPC server      {settings.grpc_target} (metrics http://{settings.grpc_metrics_bind}/metrics)"
