@@ -158,8 +158,13 @@ def pipeline() -> Iterator[Pipeline]:
     services = {
         name: Service(name, settings).start() for name in ("grpc-server", "consumer", "results", "front")
     }
-    for service in services.values():
-        service.wait_ready()
+    try:
+        for service in services.values():
+            service.wait_ready()
+    except (RuntimeError, TimeoutError):
+        for service in services.values():
+            service.stop()
+        raise
     kafka = KafkaProbe(settings)
     with httpx.Client(timeout=10) as http:
         yield Pipeline(settings, services, redis_client, mongo, http, kafka)

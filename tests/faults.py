@@ -184,9 +184,13 @@ class Pipeline:
         self.settings = settings
         asyncio.run(create_topics(settings))
         self.services = {name: Service(name, settings).start() for name in SERVICES}
-        for service in self.services.values():
-            service.wait_ready()
         self.extra: list[Service] = []
+        try:
+            for service in self.services.values():
+                service.wait_ready()
+        except (RuntimeError, TimeoutError):
+            self.stop()
+            raise
 
     @property
     def front(self) -> str:
