@@ -25,7 +25,7 @@ install_kafka() {
   command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch the Kafka jars"
   say "fetching Apache Kafka jars from Maven Central (first run only)"
   (cd "$root/stack/kafka" && mvn -B -ntp -Dstyle.color=never dependency:copy-dependencies -DincludeScope=runtime \
-    | grep -E 'Downloaded|BUILD|ERROR' | sed 's/^/   /' | tail -n 5)
+    | sed -e 's/\x1b\[[0-9;]*m//g' | grep -E 'Downloaded|BUILD|ERROR' | sed 's/^/   /' | tail -n 5)
   touch "$kafka_jars/.complete"
 }
 
@@ -62,9 +62,13 @@ up_redis() {
   claim_port redis "$REDIS_PORT"
   mkdir -p "$state/redis"
   say "starting redis on 127.0.0.1:$REDIS_PORT"
-  # Append-only file, fsync every second: the counters and the consumer's offsets persist together.
+  # The counters and the consumer's offsets persist together: by default in an append-only file
+  # fsynced every second; REDIS_PERSISTENCE=snapshot keeps only RDB snapshots (saved on shutdown
+  # and on BGSAVE), so the fault tests can make a crash lose recent writes, as a lost node would.
+  local persistence=(--appendonly yes --appendfsync everysec --save "")
+  if [[ ${REDIS_PERSISTENCE:-aof} == snapshot ]]; then persistence=(--appendonly no --save "3600 1"); fi
   start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$state/redis" \
-    --appendonly yes --appendfsync everysec --save "" --daemonize no
+    "${persistence[@]}" --daemonize no
 }
 
 # --- FerretDB --------------------------------------------------------------------------------

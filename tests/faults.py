@@ -45,6 +45,7 @@ class FaultStack:
     def _stack(self, *args: str) -> None:
         env = {k: v for k, v in os.environ.items() if k != "MONGO_URI"}
         env.update({name: str(port) for name, port in self.ports.items()}, STACK_DIR=str(self.directory))
+        env["REDIS_PERSISTENCE"] = "snapshot"  # a Redis crash loses what came after its last snapshot
         subprocess.run([str(ROOT / "stack" / "stack.sh"), *args], check=True, env=env, timeout=180)
 
     def up(self) -> None:
@@ -68,6 +69,7 @@ class FaultStack:
             kafka_bootstrap_servers=f"127.0.0.1:{self.ports['KAFKA_PORT']}",
             redis_url=f"redis://127.0.0.1:{self.ports['REDIS_PORT']}/{next(self._databases)}",
             mongo_uri=f"mongodb://127.0.0.1:{self.ports['MONGO_PORT']}/",
+            consumer_max_records=50,  # many small batches: a kill lands mid-batch
         )
 
 
@@ -207,6 +209,20 @@ class Pipeline:
         return {name: s.stop() for name, s in self.services.items()} | {
             f"extra-{i}": s.stop() for i, s in enumerate(self.extra)
         }
+
+
+def counted(settings: Settings) -> int:
+    with redis.Redis.from_url(settings.redis_url) as counters:
+        return int(counters.get(tally.TOTAL) or 0)
+
+
+def wait_counting(settings: Settings, above: int, timeout: float = 30) -> int:
+    """Wait until the total passes `above`: a consumer is working through its backlog."""
+    deadline = time.monotonic() + timeout
+    while (total := counted(settings)) <= above:
+        assert time.monotonic() < deadline, "the consumer did not start counting"
+        time.sleep(0.02)
+    return total
 
 
 def assert_counted_exactly_once(settings: Settings, load: VoteLoad, timeout: float = 90) -> None:

@@ -102,6 +102,7 @@ class VoteCounter:
         self._log = vote_log
         self._stopping = stopping
         self._logger = structlog.get_logger()
+        self._counted_to: dict[TopicPartition, int] = {}  # next offset, per partition this member counted
 
     async def retrying(self, step: str, action: Callable[[], Awaitable[T]]) -> T:
         def give_up(state: RetryCallState) -> bool:
@@ -160,10 +161,29 @@ class VoteCounter:
         done = time.time()
         for _, vote in votes:
             FRESHNESS_SECONDS.observe(max(0.0, done - vote.accepted_at.timestamp()))
+        self._counted_to[tp] = span[1]
         highwater = self._consumer.highwater(tp)
         if highwater is not None:
             LAG.labels(partition=str(tp.partition)).set(max(0, highwater - span[1]))
         return True
+
+    async def reconcile(self) -> None:
+        """Seek back every partition whose offset in Redis is behind what this member counted.
+
+        Redis restarted from older data (its last second of writes, or everything since its last
+        snapshot, is gone, counts and offsets together). A partition that gets new records finds
+        out in step 3; this finds out for the quiet ones too. With no offset at all, Redis lost
+        everything: the partition is counted again from the oldest record Kafka keeps.
+        """
+        assigned = [tp for tp in self._consumer.assignment() if tp in self._counted_to]
+        if not assigned:
+            return
+        topic = self._settings.votes_topic
+        stored = await self._tally.stored_offsets(topic, [tp.partition for tp in assigned])
+        for tp in assigned:
+            at = stored.get(tp.partition, 0)
+            if at < self._counted_to[tp]:
+                await self._rewind(tp, at)
 
     async def _rewind(self, tp: TopicPartition, stored: int) -> None:
         """Redis is behind this batch: read the partition again from Redis' offset, if Kafka still has it."""
@@ -175,6 +195,7 @@ class VoteCounter:
             # Kafka no longer holds the missing records; count on from the oldest it has.
             await self._tally.skip_to(tp.topic, tp.partition, target)
         self._consumer.seek(tp, target)
+        self._counted_to[tp] = target
 
     async def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
         """Produce each dead letter with its reason and source, and wait for the broker's acks."""
@@ -256,9 +277,13 @@ async def run(settings: Settings) -> None:
     trimmer = asyncio.create_task(trim_rate_periodically(tally, stopping))
     logger.info("consuming", topic=settings.votes_topic, group=settings.consumer_group)
     try:
+        reconciled = time.monotonic()
         while not stopping.is_set():
             batches = await consumer.getmany(timeout_ms=500, max_records=settings.consumer_max_records)
             await counter.process(batches)
+            if time.monotonic() - reconciled > 1:
+                await counter.retrying("reconcile", counter.reconcile)
+                reconciled = time.monotonic()
     except RETRYABLE as error:
         if not stopping.is_set():
             raise
