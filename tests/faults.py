@@ -236,10 +236,13 @@ def assert_counted_exactly_once(settings: Settings, load: VoteLoad, timeout: flo
     time.sleep(1.5)  # a late double count would show up now
     with pymongo.MongoClient(settings.mongo_uri) as mongo:
         ids = [d["_id"] for d in mongo[settings.mongo_database]["logs"].find({}, projection=["_id"])]
-    assert int(counters.get(tally.TOTAL) or 0) == len(load.acknowledged)
+    total = int(counters.get(tally.TOTAL) or 0)
+    assert total == len(load.acknowledged), (
+        f"Redis counted {total} votes; {len(load.acknowledged)} were answered 202"
+    )
     assert {k: int(v) for k, v in counters.hgetall(tally.BY_BAND).items()} == expected_bands
     assert {k: int(v) for k, v in counters.hgetall(tally.BY_ALBUM).items()} == expected_albums
-    assert len(ids) == len(set(ids)) == len(load.acknowledged)
+    assert len(ids) == len(set(ids)) == len(load.acknowledged), f"{len(ids)} log documents"
     assert set(ids) == set(load.acknowledged)
     per_second = sum(int(v) for v in counters.hgetall(tally.PER_SECOND).values())
     assert per_second == len(load.acknowledged)
