@@ -7,6 +7,7 @@ import re
 import signal
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -66,32 +67,44 @@ def test_two_consumers_one_killed_the_survivor_takes_over(pipeline: Pipeline) ->
     assert_counted_exactly_once(pipeline.settings, load)
 
 
-def test_broker_down_answers_503_then_every_202_is_counted_once(
-    stack: FaultStack, pipeline: Pipeline
-) -> None:
-    load = VoteLoad(pipeline.front, count=700, requests_per_second=60).start()
-    load.wait_progress(200)
-    stack.stop("kafka")
+@dataclass
+class Outage:
+    """A load through which one server of the stack is stopped (SIGTERM) for a while."""
+
+    load: VoteLoad
+    down_since: float
+    down_until: float
+
+
+def through_outage(stack: FaultStack, pipeline: Pipeline, server: str, seconds: float, after: int) -> Outage:
+    """Send 700 votes; once `after` are acknowledged, stop `server` for `seconds`, then start it again."""
+    load = VoteLoad(pipeline.front, count=700, requests_per_second=70).start()
+    load.wait_progress(after)
+    stack.stop(server)
     down_since = time.monotonic()
-    time.sleep(7)  # requests wait up to the produce timeout (2 s) before their 503: room for several
+    time.sleep(seconds)
     down_until = time.monotonic()
     stack.up()
     load.finish()
-    during = [a for a in load.answers if down_since < a.started and a.ended < down_until]
+    return Outage(load, down_since, down_until)
+
+
+def test_broker_down_answers_503_then_every_202_is_counted_once(
+    stack: FaultStack, pipeline: Pipeline
+) -> None:
+    # Requests wait up to the produce timeout (2 s) before their 503: 7 s leaves room for several.
+    outage = through_outage(stack, pipeline, "kafka", seconds=7, after=200)
+    during = [a for a in outage.load.answers if outage.down_since < a.started and a.ended < outage.down_until]
     assert during, "no request was sent while the broker was down"
     assert all(a.status == 503 for a in during), {a.status for a in during}
     assert all(a.retry_after for a in during)
-    assert_counted_exactly_once(pipeline.settings, load)
+    assert_counted_exactly_once(pipeline.settings, outage.load)
 
 
 def test_redis_restarted(stack: FaultStack, pipeline: Pipeline) -> None:
-    load = VoteLoad(pipeline.front, count=700, requests_per_second=80).start()
-    load.wait_progress(300)
-    stack.stop("redis")  # SIGTERM: Redis saves a snapshot on the way out
-    time.sleep(1)
-    stack.up()
-    load.finish()
-    assert_counted_exactly_once(pipeline.settings, load)
+    # SIGTERM: Redis saves a snapshot on the way out.
+    outage = through_outage(stack, pipeline, "redis", seconds=1, after=300)
+    assert_counted_exactly_once(pipeline.settings, outage.load)
 
 
 def test_redis_killed_without_final_save_loses_recent_counts_and_recounts_them(
@@ -114,13 +127,8 @@ def test_redis_killed_without_final_save_loses_recent_counts_and_recounts_them(
 
 
 def test_mongo_unavailable_the_consumer_waits_and_catches_up(stack: FaultStack, pipeline: Pipeline) -> None:
-    load = VoteLoad(pipeline.front, count=700, requests_per_second=70).start()
-    load.wait_progress(200)
-    stack.stop("ferretdb")
-    time.sleep(5)
-    stack.up()
-    load.finish()
-    assert_counted_exactly_once(pipeline.settings, load)
+    outage = through_outage(stack, pipeline, "ferretdb", seconds=5, after=200)
+    assert_counted_exactly_once(pipeline.settings, outage.load)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
