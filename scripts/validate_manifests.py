@@ -449,17 +449,20 @@ def check_references(objs: list[Obj]) -> list[str]:
             have.setdefault("PersistentVolumeClaim", set()).add(claim["metadata"]["name"])
     have["Secret"] = _produced_secrets(objs)
     have.setdefault("ServiceAccount", set()).add("default")
-    errors = []
-    for obj in objs:
-        refs = list(_other_references(obj))
-        for _, template in pod_templates([obj]):
-            refs.extend(_pod_references(template["spec"]))
-        errors.extend(
-            f"{name_of(obj)}: references missing {kind}/{name}"
-            for kind, name in refs
-            if name not in have.get(kind, set())
-        )
-    return errors
+    return [
+        f"{name_of(obj)}: references missing {kind}/{name}"
+        for obj in objs
+        for kind, name in _references(obj)
+        if name not in have.get(kind, set())
+    ]
+
+
+def _references(obj: Obj) -> list[tuple[str, str]]:
+    """(kind, name) of everything an object needs to exist: its own references and its pods'."""
+    refs = list(_other_references(obj))
+    for _, template in pod_templates([obj]):
+        refs.extend(_pod_references(template["spec"]))
+    return refs
 
 
 def check_namespaces(objs: list[Obj], namespace: str = NAMESPACE) -> list[str]:
@@ -614,6 +617,7 @@ def _app_errors(app: Obj, projects: dict[str, Obj], root: Path) -> list[str]:
     elif not re.fullmatch(r"\d+\.\d+\.\d+", str(source.get("targetRevision", ""))):
         errors.append(f"{where}: chart {source.get('chart')} not pinned to an exact version")
     policy = spec.get("syncPolicy", {})
+    errors.extend(_retry_errors(app))
     automated = policy.get("automated", {})
     if not (automated.get("prune") and automated.get("selfHeal")):
         errors.append(f"{where}: automated sync without prune and selfHeal")
@@ -635,6 +639,76 @@ def _app_errors(app: Obj, projects: dict[str, Obj], root: Path) -> list[str]:
     return errors
 
 
+def _retry_errors(app: Obj) -> list[str]:
+    """Automated sync never retries a commit whose sync failed (one Degraded blip would end a
+    bootstrap) unless the Application has a retry policy with backoff."""
+    retry = app["spec"].get("syncPolicy", {}).get("retry", {})
+    if retry.get("limit") is None or not retry.get("backoff", {}).get("duration"):
+        return [f"{name_of(app)}: no syncPolicy.retry with a limit and a backoff"]
+    return []
+
+
+def check_argo_sources(root: Path = REPO) -> list[str]:
+    """Each Application and AppProject file names namespace argocd itself, so that applying the file
+    alone (kubectl apply -f, argocd proj create -f) puts it where Argo CD looks; root apps retry."""
+    errors = []
+    for path in sorted((root / "apps").rglob("*.yaml")):
+        for doc in yaml.load_all(path.read_text(encoding="utf-8"), Loader=LOADER):
+            if not doc or doc.get("kind") not in {"Application", "AppProject"}:
+                continue
+            where = f"{path.relative_to(root)}: {name_of(doc)}"
+            if doc["metadata"].get("namespace") != ARGOCD_NAMESPACE:
+                errors.append(f"{where}: no metadata.namespace {ARGOCD_NAMESPACE}")
+            if doc["kind"] == "Application" and path.parent.name == "root":
+                errors.extend(f"{path.relative_to(root)}: {e}" for e in _retry_errors(doc))
+    return errors
+
+
+def wave_of(obj: Obj) -> int:
+    return int(obj["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave", "0"))
+
+
+def wave_errors(objs: list[Obj], wave: Callable[[Obj], int] = wave_of) -> list[str]:
+    """Nothing syncs in an earlier wave than what it references: Argo CD waits for a wave to be
+    healthy before it applies the next one, so a reference to a later wave deadlocks the sync."""
+    producers: dict[tuple[str, str], Obj] = {}
+    for obj in objs:
+        producers[(obj["kind"], obj["metadata"]["name"])] = obj
+        if obj["kind"] == "ExternalSecret":
+            target = obj["spec"].get("target", {}).get("name") or obj["metadata"]["name"]
+            producers[("Secret", target)] = obj
+    return [
+        f"{name_of(obj)} (wave {wave(obj)}) references {kind}/{name}, synced later (wave {wave(producer)})"
+        for obj in objs
+        for kind, name in _references(obj)
+        if (producer := producers.get((kind, name))) is not None and wave(producer) > wave(obj)
+    ]
+
+
+def check_application_waves(env: str, root: Path = REPO) -> list[str]:
+    """wave_errors across an environment's Applications: each object syncs in its Application's wave."""
+    apps = [a for a in render(root / "apps" / env) if a["kind"] == "Application" and a["spec"]["source"].get("path")]
+    app_wave: dict[int, int] = {}
+    objs: list[Obj] = []
+    for app in apps:
+        for obj in render(root / app["spec"]["source"]["path"]):
+            app_wave[id(obj)] = wave_of(app)
+            objs.append(obj)
+    return wave_errors(objs, lambda obj: app_wave[id(obj)])
+
+
+def check_idempotent_apply(objs: list[Obj]) -> list[str]:
+    """An empty `ingress: []` / `egress: []` is stored as absent, so every server-side apply would
+    change the NetworkPolicy again (a new generation each time); policyTypes already says deny."""
+    return [
+        f"{name_of(p)}: spec.{direction}: [] (drop it; policyTypes denies {direction})"
+        for p in objs
+        if p["kind"] == "NetworkPolicy"
+        for direction in ("ingress", "egress")
+        if p["spec"].get(direction) == []
+    ]
+
+
 def check_argo_apps(objs: list[Obj], root: Path = REPO) -> list[str]:
     """Children of a root app: paths exist and render, charts pinned, waves, projects allow them."""
     projects = {o["metadata"]["name"]: o for o in objs if o["kind"] == "AppProject"}
@@ -648,7 +722,12 @@ def check_argo_apps(objs: list[Obj], root: Path = REPO) -> list[str]:
 # --- running everything ----------------------------------------------------------------------------
 
 # Checks for every rendered base and overlay (an overlay may be one stage of an environment).
-DIR_CHECKS: dict[str, Check] = {"schemas": check_schemas, "pod security": check_pod_security}
+DIR_CHECKS: dict[str, Check] = {
+    "schemas": check_schemas,
+    "pod security": check_pod_security,
+    "sync waves": wave_errors,
+    "idempotent apply": check_idempotent_apply,
+}
 # Checks over an environment: the union of what its Argo CD Applications sync.
 ENV_CHECKS: dict[str, Check] = {
     "images": check_images,
@@ -685,10 +764,13 @@ def main() -> int:
             for error in check(objs):
                 failures += 1
                 print(f"env {env}: {label}: {error}")
-        for error in check_argo_apps(list(render(REPO / "apps" / env))):
+        for error in check_argo_apps(list(render(REPO / "apps" / env))) + check_application_waves(env):
             failures += 1
             print(f"apps/{env}: {error}")
         print(f"env {env}: {len(objs)} objects from {len(app_paths(env))} Application paths")
+    for error in check_argo_sources():
+        failures += 1
+        print(error)
     print(f"{len(dirs)} kustomizations, {objects} rendered objects, {failures} problems")
     return 1 if failures else 0
 

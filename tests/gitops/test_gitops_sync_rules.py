@@ -1,0 +1,60 @@
+"""The rules that keep a real Argo CD sync from stalling, each shown to fail on the defect it guards
+against (these defects were in the tree before the rules: issue "Argo CD reconciles this repository
+for real")."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+from gitops_support import REPO, find, vm
+
+
+def gke_data() -> list[vm.Obj]:
+    return copy.deepcopy(list(vm.render(REPO / "overlays" / "gke" / "data")))
+
+
+def test_a_reference_to_a_later_wave_fails() -> None:
+    objs = gke_data()
+    assert vm.wave_errors(objs) == []
+    store = find(objs, "SecretStore", "gcp-secret-manager")
+    store["metadata"].setdefault("annotations", {})["argocd.argoproj.io/sync-wave"] = "-1"
+    errors = vm.wave_errors(objs)
+    assert any("references ServiceAccount/external-secrets-gsm, synced later" in e for e in errors), errors
+
+
+def test_a_reference_to_a_later_application_fails(tmp_path: Path) -> None:
+    assert vm.check_application_waves("dev") == []
+    for tree in ("apps", "base", "overlays"):
+        shutil.copytree(REPO / tree, tmp_path / tree)
+    data = tmp_path / "apps" / "dev" / "data.yaml"
+    data.write_text(data.read_text().replace('sync-wave: "1"', 'sync-wave: "3"'))
+    errors = vm.check_application_waves("dev", tmp_path)
+    assert any("references Secret/redis-auth, synced later (wave 3)" in e for e in errors), errors
+
+
+def test_an_empty_network_policy_list_fails() -> None:
+    objs = gke_data()
+    assert vm.check_idempotent_apply(objs) == []
+    find(objs, "NetworkPolicy", "redis")["spec"]["egress"] = []
+    assert vm.check_idempotent_apply(objs) == ["NetworkPolicy/redis: spec.egress: [] (drop it; policyTypes denies egress)"]
+
+
+def test_an_application_without_retry_fails() -> None:
+    objs = copy.deepcopy(list(vm.render(REPO / "apps" / "dev")))
+    assert vm.check_argo_apps(objs) == []
+    del find(objs, "Application", "pipeline")["spec"]["syncPolicy"]["retry"]
+    assert "Application/pipeline: no syncPolicy.retry with a limit and a backoff" in vm.check_argo_apps(objs)
+
+
+def test_argo_files_without_namespace_or_a_root_without_retry_fail(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "apps", tmp_path / "apps")
+    assert vm.check_argo_sources(tmp_path) == []
+    bootstrap = tmp_path / "apps" / "projects" / "bootstrap.yaml"
+    bootstrap.write_text(bootstrap.read_text().replace("  namespace: argocd\n", "", 1))
+    root = tmp_path / "apps" / "root" / "dev.yaml"
+    root.write_text(root.read_text().replace("    retry:", "    retry_removed:", 1))
+    errors = vm.check_argo_sources(tmp_path)
+    assert "apps/projects/bootstrap.yaml: AppProject/so1-p2-bootstrap: no metadata.namespace argocd" in errors
+    assert any(e.startswith("apps/root/dev.yaml: ") and "no syncPolicy.retry" in e for e in errors), errors
