@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Point the GKE overlay (and the Cloud Run service files) at a new votemon image.
+"""Point the overlays (gke and dev) and the Cloud Run service files at a new votemon image.
 
     scripts/delivery/bump_image.py --new-name REGISTRY/votemon --digest sha256:...   (what CI does)
     scripts/delivery/bump_image.py --new-name ghcr.io/me/votemon --tag 0.1.0        (by hand)
 
-In ``overlays/gke/kustomization.yaml`` it sets the ``images:`` entry ``name: votemon`` (``newName``
+In each overlay's ``kustomization.yaml`` it sets the ``images:`` entry ``name: votemon`` (``newName``
 and ``digest``, or ``newTag``; the other one is removed): the same edit as ``kustomize edit set
 image votemon=NEW@DIGEST``, done line by line so comments stay. In every ``cloudrun/*.yaml`` it
 rewrites the ``image:`` lines whose image is votemon. Nothing else is touched; running it twice
@@ -91,7 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     ref = parser.add_mutually_exclusive_group(required=True)
     ref.add_argument("--digest", help="sha256:<64 hex> (preferred: immutable)")
     ref.add_argument("--tag", help="image tag")
-    parser.add_argument("--overlay", default="overlays/gke", help="overlay directory (default overlays/gke)")
+    parser.add_argument(
+        "--overlay",
+        nargs="+",
+        default=["overlays/gke", "overlays/dev"],
+        help="overlay directories (default: both environments, so that each runs an image CI built)",
+    )
     parser.add_argument("--cloudrun-dir", default="cloudrun", help="Cloud Run service files (if present)")
     args = parser.parse_args(argv)
 
@@ -103,18 +108,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--new-name is not an image repository: {args.new_name!r}")
 
     root: Path = args.root
-    kustomization = root / args.overlay / "kustomization.yaml"
-    if not kustomization.is_file():
-        print(f"bump_image: {kustomization} not found", file=sys.stderr)
-        return 2
+    kustomizations = [root / overlay / "kustomization.yaml" for overlay in args.overlay]
+    for kustomization in kustomizations:
+        if not kustomization.is_file():
+            print(f"bump_image: {kustomization} not found", file=sys.stderr)
+            return 2
     reference = f"{args.new_name}@{args.digest}" if args.digest else f"{args.new_name}:{args.tag}"
     changed: list[Path] = []
-    try:
-        if bump_kustomization(kustomization, args.name, args.new_name, args.digest, args.tag):
-            changed.append(kustomization)
-    except YamlEditError as err:
-        print(f"bump_image: {kustomization}: {err}", file=sys.stderr)
-        return 2
+    for kustomization in kustomizations:
+        try:
+            if bump_kustomization(kustomization, args.name, args.new_name, args.digest, args.tag):
+                changed.append(kustomization)
+        except YamlEditError as err:
+            print(f"bump_image: {kustomization}: {err}", file=sys.stderr)
+            return 2
     cloudrun = root / args.cloudrun_dir
     for path in sorted([*cloudrun.glob("*.yaml"), *cloudrun.glob("*.yml")]) if cloudrun.is_dir() else []:
         if bump_service_file(path, args.name, reference):

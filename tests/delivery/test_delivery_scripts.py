@@ -79,6 +79,7 @@ def test_bump_by_digest_changes_only_votemon_images(repo_copy: Path) -> None:
 
     out = script("bump_image.py", "--new-name", NEW_NAME, "--digest", DIGEST, root=repo_copy).stdout
     assert f"{GKE}/kustomization.yaml" in out
+    assert "overlays/dev/kustomization.yaml" in out, "dev runs the image CI built too"
 
     expected = copy.deepcopy(before)
     for doc in expected:
@@ -91,7 +92,9 @@ def test_bump_by_digest_changes_only_votemon_images(repo_copy: Path) -> None:
 
     diff = changed_lines(files_before, snapshot(repo_copy))
     for name, lines in diff.items():
-        assert name == f"{GKE}/kustomization.yaml" or name.startswith("cloudrun/"), name
+        assert name in {f"{GKE}/kustomization.yaml", "overlays/dev/kustomization.yaml"} or name.startswith(
+            "cloudrun/"
+        ), name
         for line in lines:
             assert re.match(r"^[+-]\s*(-\s+)?(newName|newTag|digest|image):", line), (name, line)
     kustomization = (repo_copy / GKE / "kustomization.yaml").read_text()
