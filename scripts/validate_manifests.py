@@ -1,8 +1,9 @@
 """Offline validation of the GitOps tree (base/, overlays/, apps/), used by tests/gitops.
 
-Renders every Kustomize directory with `kubectl kustomize`, validates each object against a schema
-(Kubernetes kinds with kubernetes-validate --strict, custom resources with the CRD schemas in
-$CRDS_DIR, default ../shared/crds; a kind with no schema is an error) and runs the project's policy
+Renders every Kustomize directory with the project's pinned `kustomize` (cluster/versions.env: the
+kustomize Argo CD's repo-server renders with), validates each object against a schema (Kubernetes
+kinds with kubernetes-validate --strict, custom resources with the CRD schemas in $CRDS_DIR, default
+schemas/crds; a kind with no schema is an error) and runs the project's policy
 checks. Every check is a function from rendered objects to a list of error strings (empty: passed).
 
     .venv/bin/python scripts/validate_manifests.py     # prints a summary, exit 1 on any error
@@ -14,6 +15,7 @@ import copy
 import functools
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -52,7 +54,17 @@ Check = Callable[[list[Obj]], list[str]]
 
 
 def crds_dir() -> Path:
-    return Path(os.environ.get("CRDS_DIR", REPO.parent / "shared" / "crds"))
+    return Path(os.environ.get("CRDS_DIR", REPO / "schemas" / "crds"))
+
+
+def kustomize() -> str:
+    """The project's pinned kustomize: `make install` links it into .local/bin (CI installs the same
+    version on PATH)."""
+    local = REPO / ".local" / "bin" / "kustomize"
+    found = str(local) if local.is_file() else shutil.which("kustomize")
+    if found is None:
+        raise FileNotFoundError("kustomize is missing: run `make install`")
+    return found
 
 
 def name_of(obj: Obj) -> str:
@@ -63,7 +75,7 @@ def name_of(obj: Obj) -> str:
 
 
 def kustomization_dirs(root: Path = REPO) -> list[Path]:
-    """Every directory under base/, overlays/ and apps/ that `kubectl kustomize` can build."""
+    """Every directory under base/, overlays/ and apps/ that `kustomize build` can build."""
     dirs = []
     for tree in TREES:
         for file in sorted((root / tree).rglob("kustomization.yaml")):
@@ -74,13 +86,13 @@ def kustomization_dirs(root: Path = REPO) -> list[Path]:
 
 def render_uncached(path: Path) -> list[Obj]:
     proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
-        ["kubectl", "kustomize", str(path)],  # noqa: S607 - kubectl from PATH, as the Makefile uses
+        [kustomize(), "build", str(path)],
         capture_output=True,
         text=True,
         check=False,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"kubectl kustomize {path} failed:\n{proc.stderr}")
+        raise RuntimeError(f"kustomize build {path} failed:\n{proc.stderr}")
     return [doc for doc in yaml.load_all(proc.stdout, Loader=LOADER) if doc]
 
 

@@ -1,5 +1,5 @@
 """The bump and replica scripts, run on a temporary copy of a repository: the rendered manifests
-(`kubectl kustomize`) change exactly as intended and nothing else; the files keep their comments."""
+(`kustomize build`) change exactly as intended and nothing else; the files keep their comments."""
 
 from __future__ import annotations
 

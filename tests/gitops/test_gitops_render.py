@@ -1,5 +1,5 @@
-"""Every base and overlay renders with `kubectl kustomize` and every object in it passes its schema
-(Kubernetes kinds strictly, custom resources against ../shared/crds) and the pod rules."""
+"""Every base and overlay renders with the pinned `kustomize build` and every object in it passes its
+schema (Kubernetes kinds strictly, custom resources against schemas/crds) and the pod rules."""
 
 from __future__ import annotations
 
