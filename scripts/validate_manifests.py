@@ -630,6 +630,8 @@ def _app_errors(app: Obj, projects: dict[str, Obj], root: Path) -> list[str]:
         errors.append(f"{where}: chart {source.get('chart')} not pinned to an exact version")
     policy = spec.get("syncPolicy", {})
     errors.extend(_retry_errors(app))
+    if source.get("chart") and "resources-finalizer.argocd.argoproj.io" in app["metadata"].get("finalizers", []):
+        errors.append(f"{where}: a chart with a resources-finalizer: deleting the Application deletes its CRDs")
     automated = policy.get("automated", {})
     if not (automated.get("prune") and automated.get("selfHeal")):
         errors.append(f"{where}: automated sync without prune and selfHeal")
@@ -721,10 +723,29 @@ def check_idempotent_apply(objs: list[Obj]) -> list[str]:
     ]
 
 
+def _kept_on_delete(obj: Obj) -> bool:
+    options = obj["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-options", "")
+    return "Delete=false" in options.split(",")
+
+
+def check_namespace_kept(objs: list[Obj]) -> list[str]:
+    """Deleting the Application that declares the namespace must not delete everything in it."""
+    return [
+        f"{name_of(ns)}: no sync-options Delete=false: deleting its Application would empty the namespace"
+        for ns in objs
+        if ns["kind"] == "Namespace" and not _kept_on_delete(ns)
+    ]
+
+
 def check_argo_apps(objs: list[Obj], root: Path = REPO) -> list[str]:
     """Children of a root app: paths exist and render, charts pinned, waves, projects allow them."""
     projects = {o["metadata"]["name"]: o for o in objs if o["kind"] == "AppProject"}
     errors = [e for app in objs if app["kind"] == "Application" for e in _app_errors(app, projects, root)]
+    errors.extend(
+        f"{name_of(p)}: no sync-options Delete=false: deleting the root app would delete its own project"
+        for p in projects.values()
+        if not _kept_on_delete(p)
+    )
     project = projects.get(NAMESPACE)
     if project and {d["namespace"] for d in project["spec"]["destinations"]} != {NAMESPACE}:
         errors.append(f"AppProject/{NAMESPACE}: allows namespaces other than {NAMESPACE}")
@@ -751,6 +772,7 @@ ENV_CHECKS: dict[str, Check] = {
     "network policies": check_network_policies,
     "kafka": check_kafka,
     "grpc balancing": check_grpc_balancing,
+    "namespace kept": check_namespace_kept,
 }
 GKE_CHECKS: dict[str, Check] = {"pdbs": check_pdbs}
 

@@ -58,3 +58,19 @@ def test_argo_files_without_namespace_or_a_root_without_retry_fail(tmp_path: Pat
     errors = vm.check_argo_sources(tmp_path)
     assert "apps/projects/bootstrap.yaml: AppProject/so1-p2-bootstrap: no metadata.namespace argocd" in errors
     assert any(e.startswith("apps/root/dev.yaml: ") and "no syncPolicy.retry" in e for e in errors), errors
+
+
+def test_deleting_an_application_cannot_take_the_namespace_projects_or_crds_with_it() -> None:
+    apps = copy.deepcopy(list(vm.render(REPO / "apps" / "gke")))
+    assert vm.check_argo_apps(apps) == []
+    find(apps, "Application", "strimzi-operator")["metadata"]["finalizers"] = ["resources-finalizer.argocd.argoproj.io"]
+    del find(apps, "AppProject", "so1-p2-bootstrap")["metadata"]["annotations"]
+    errors = vm.check_argo_apps(apps)
+    assert any(e.startswith("Application/strimzi-operator: a chart with a resources-finalizer") for e in errors)
+    assert any(e.startswith("AppProject/so1-p2-bootstrap: no sync-options Delete=false") for e in errors)
+    objs = gke_data()
+    assert vm.check_namespace_kept(objs) == []
+    del find(objs, "Namespace", "so1-p2")["metadata"]["annotations"]
+    assert vm.check_namespace_kept(objs) == [
+        "Namespace/so1-p2: no sync-options Delete=false: deleting its Application would empty the namespace"
+    ]
