@@ -39,7 +39,15 @@ lint: install ## ruff and mypy --strict
 test: stack lint ## every test, against the real Kafka, Redis and FerretDB
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 
+cluster: install ## the GitOps loop, locally: a real control plane and Argo CD syncing this checkout (first time: ~11 min of builds)
+	cluster/up.sh
+	. cluster/env.sh && scripts/argocd-bootstrap.sh dev --without-operators
+	@echo ">> . cluster/env.sh  # then: kubectl get pods -n so1-p2; argocd app list"
+
+cluster-down: ## stop the local control plane and Argo CD (state kept in .local/cluster)
+	cluster/down.sh
+
 bench: stack ## the side-by-side performance benchmark (not part of make test)
 	$(PY) -m bench
 
-.PHONY: help install proto stack up down demo lint test bench
+.PHONY: help install proto stack up down demo lint test bench cluster cluster-down

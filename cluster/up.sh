@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# A real Kubernetes control plane and Argo CD on loopback, no Docker: etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kwok fake nodes (pods reach Running and Ready), Argo CD's
+# repo-server, application-controller and argocd-server (for the argocd CLI), and a git server that
+# serves this checkout's committed HEAD as branch main.
+#   cluster/up.sh        build what is missing (first time: ~11 min), start what is not running, wait
+#   cluster/up.sh push   serve the checkout's current HEAD again (after a commit)
+# State (certificates, etcd data, logs, kubeconfig) lives under .local/cluster/; ports in cluster.env.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+here=$root/cluster
+# shellcheck source=cluster/env.sh
+source "$here/env.sh"
+export STACK_DIR=$cluster_state
+# shellcheck source=stack/lib.sh
+source "$root/stack/lib.sh"
+pki=$state/pki
+git_root=$state/git
+# Argo CD runs as local processes: "in cluster" means the API server in $KUBECONFIG, and its
+# data paths are ours, not /app/config.
+export ARGOCD_FAKE_IN_CLUSTER=true ARGOCD_GPG_ENABLED=false \
+  ARGOCD_TLS_DATA_PATH=$state/argocd/tls ARGOCD_SSH_DATA_PATH=$state/argocd/ssh \
+  ARGOCD_GNUPGHOME=$state/argocd/gpg/keys ARGOCD_GPG_DATA_PATH=$state/argocd/gpg/source
+
+api_ready() { kubectl get --raw /readyz; }
+established() { # CRD names...: each is served (kubectl wait errors while .status is still empty)
+  local crd
+  for crd in "$@"; do
+    [[ $(kubectl get crd "$crd" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}') == True ]] || return 1
+  done
+}
+http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+
+certificates() {
+  [[ -f $pki/apiserver.crt ]] && return
+  say "creating the cluster's certificates and service-account key"
+  mkdir -p "$pki"
+  (
+    cd "$pki"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 -subj "/CN=votemon-local-ca"
+    openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr -subj "/CN=kube-apiserver"
+    printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' \
+      "DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.96.0.1" >san.ext
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt -days 3650 -extfile san.ext
+    openssl genrsa -out sa.key 2048 && openssl rsa -in sa.key -pubout -out sa.pub
+    # A static admin token, generated per checkout (never in git).
+    printf '%s,admin,1000,system:masters\n' "$(openssl rand -hex 24)" >tokens.csv
+  ) >/dev/null 2>&1
+}
+
+kubeconfig() {
+  local token
+  token=$(cut -d, -f1 "$pki/tokens.csv")
+  cat >"$KUBECONFIG" <<EOF
+apiVersion: v1
+kind: Config
+clusters: [{name: votemon-local, cluster: {server: "https://127.0.0.1:$APISERVER_PORT", certificate-authority: $pki/ca.crt}}]
+users: [{name: admin, user: {token: $token}}]
+contexts: [{name: votemon-local, context: {cluster: votemon-local, user: admin}}]
+current-context: votemon-local
+EOF
+  chmod 600 "$KUBECONFIG"
+}
+
+up_etcd() {
+  running etcd && return
+  claim_port etcd "$ETCD_CLIENT_PORT"
+  say "starting etcd $ETCD_VERSION on 127.0.0.1:$ETCD_CLIENT_PORT"
+  local client=http://127.0.0.1:$ETCD_CLIENT_PORT peer=http://127.0.0.1:$ETCD_PEER_PORT
+  start etcd etcd --name votemon --data-dir "$state/etcd" --log-level warn \
+    --listen-client-urls "$client" --advertise-client-urls "$client" \
+    --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "votemon=$peer"
+  wait_for etcd 60 http_ok "$client/health"
+}
+
+up_apiserver() {
+  running kube-apiserver && return
+  claim_port kube-apiserver "$APISERVER_PORT"
+  say "starting kube-apiserver $KUBERNETES_VERSION on https://127.0.0.1:$APISERVER_PORT"
+  start kube-apiserver kube-apiserver --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --bind-address=127.0.0.1 --secure-port="$APISERVER_PORT" --advertise-address=127.0.0.1 \
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" --client-ca-file="$pki/ca.crt" \
+    --token-auth-file="$pki/tokens.csv" --authorization-mode=Node,RBAC \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+    --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=false
+  wait_for kube-apiserver 120 api_ready
+}
+
+up_controllers() {
+  if ! running kube-controller-manager; then
+    say "starting kube-controller-manager and kube-scheduler"
+    # No cloud, no node IPAM or lifecycle (kwok keeps its nodes Ready), no volume attach.
+    start kube-controller-manager kube-controller-manager --kubeconfig="$KUBECONFIG" --leader-elect=false \
+      --bind-address=127.0.0.1 --secure-port=0 --service-account-private-key-file="$pki/sa.key" \
+      --root-ca-file="$pki/ca.crt" --use-service-account-credentials=false \
+      --controllers='*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller,-attachdetach'
+  fi
+  running kube-scheduler ||
+    start kube-scheduler kube-scheduler --kubeconfig="$KUBECONFIG" --leader-elect=false --bind-address=127.0.0.1 --secure-port=0
+}
+
+up_nodes() {
+  if ! running kwok; then
+    claim_port kwok "$KWOK_PORT"
+    say "starting kwok $KWOK_VERSION: fake nodes ${KWOK_ZONES[*]}"
+    start kwok kwok --kubeconfig="$KUBECONFIG" --config="$cluster_bin/kwok-stages.yaml" \
+      --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+      --cidr=10.0.0.0/24 --node-ip=10.0.0.1 --node-lease-duration-seconds=40 --server-address="127.0.0.1:$KWOK_PORT"
+  fi
+  local zone
+  for zone in "${KWOK_ZONES[@]}"; do
+    kubectl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-$zone
+  annotations: {node.alpha.kubernetes.io/ttl: "0", kwok.x-k8s.io/node: fake}
+  labels: {kubernetes.io/arch: amd64, kubernetes.io/os: linux, kubernetes.io/hostname: kwok-$zone, type: kwok,
+           topology.kubernetes.io/zone: $zone, topology.kubernetes.io/region: local}
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
+EOF
+    # Volumes for the StatefulSets' claims: kwok has no provisioner; these bind by size.
+    kubectl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: local-$zone}
+spec: {capacity: {storage: 10Gi}, accessModes: [ReadWriteOnce], persistentVolumeReclaimPolicy: Retain, hostPath: {path: /nonexistent/$zone}}
+EOF
+  done
+  kubectl wait --for=condition=Ready node -l type=kwok --timeout=60s >/dev/null
+  # The API server taints a new node not-ready; the node lifecycle controller, which would lift it,
+  # is off (kwok keeps the nodes Ready itself), so lift it here.
+  for zone in "${KWOK_ZONES[@]}"; do
+    kubectl patch node "kwok-$zone" --type merge -p '{"spec":{"taints":null}}' >/dev/null
+  done
+}
+
+up_git() {
+  if [[ ! -d $git_root/votemon.git ]]; then
+    mkdir -p "$git_root"
+    git init -q --bare --initial-branch=main "$git_root/votemon.git"
+    touch "$git_root/votemon.git/git-daemon-export-ok"
+    git -C "$git_root/votemon.git" config receive.denyNonFastForwards false
+  fi
+  push_head
+  running git-daemon && return
+  claim_port git-daemon "$GIT_DAEMON_PORT"
+  say "serving $git_root on git://127.0.0.1:$GIT_DAEMON_PORT/"
+  start git-daemon git daemon --reuseaddr --listen=127.0.0.1 --port="$GIT_DAEMON_PORT" \
+    --base-path="$git_root" --enable=receive-pack "$git_root"
+  wait_for git-daemon 30 git ls-remote "git://127.0.0.1:$GIT_DAEMON_PORT/votemon.git"
+}
+
+push_head() {
+  say "serving commit $(git -C "$root" rev-parse --short HEAD) as main"
+  git -C "$root" push -q --force "$git_root/votemon.git" HEAD:refs/heads/main
+}
+
+up_argocd() {
+  mkdir -p "$state"/argocd/{tls,ssh,gpg/keys,gpg/source}
+  if ! running argocd-redis; then
+    claim_port argocd-redis "$ARGOCD_REDIS_PORT"
+    mkdir -p "$state/argocd-redis"
+    start argocd-redis redis-server --bind 127.0.0.1 --port "$ARGOCD_REDIS_PORT" --dir "$state/argocd-redis" \
+      --save "" --appendonly no
+  fi
+  say "applying Argo CD $ARGOCD_VERSION's CRDs and config (from its install.yaml; its components run here as processes)"
+  kubectl get namespace argocd >/dev/null 2>&1 || kubectl create namespace argocd >/dev/null
+  "$root/.venv/bin/python" "$here/install_argocd_config.py" "$cluster_bin/argocd-install.yaml" |
+    kubectl apply --server-side -n argocd -f - >/dev/null
+  wait_for kube-apiserver 60 established applications.argoproj.io appprojects.argoproj.io
+  local redis=127.0.0.1:$ARGOCD_REDIS_PORT repo_server=127.0.0.1:$ARGOCD_REPO_SERVER_PORT
+  if ! running argocd-repo-server; then
+    claim_port argocd-repo-server "$ARGOCD_REPO_SERVER_PORT"
+    say "starting argocd-repo-server on $repo_server"
+    ARGOCD_BINARY_NAME=argocd-repo-server start argocd-repo-server argocd --address 127.0.0.1 \
+      --port "$ARGOCD_REPO_SERVER_PORT" --metrics-address 127.0.0.1 --metrics-port "$ARGOCD_REPO_SERVER_METRICS_PORT" \
+      --redis "$redis" --loglevel info
+  fi
+  if ! running argocd-application-controller; then
+    say "starting argocd-application-controller"
+    HOSTNAME=argocd-application-controller-0 ARGOCD_BINARY_NAME=argocd-application-controller \
+      start argocd-application-controller argocd --namespace argocd --repo-server "$repo_server" --redis "$redis" \
+      --metrics-port "$ARGOCD_CONTROLLER_METRICS_PORT" --loglevel info --persist-resource-health
+  fi
+  if ! running argocd-server; then
+    claim_port argocd-server "$ARGOCD_SERVER_PORT"
+    say "starting argocd-server on 127.0.0.1:$ARGOCD_SERVER_PORT (API for the argocd CLI)"
+    HOSTNAME=argocd-server ARGOCD_BINARY_NAME=argocd-server start argocd-server argocd --namespace argocd \
+      --insecure --address 127.0.0.1 --port "$ARGOCD_SERVER_PORT" --metrics-port "$ARGOCD_SERVER_METRICS_PORT" \
+      --repo-server "$repo_server" --redis "$redis" --loglevel info
+  fi
+  wait_for argocd-repo-server 60 http_ok "http://127.0.0.1:$ARGOCD_REPO_SERVER_METRICS_PORT/metrics"
+  wait_for argocd-application-controller 60 http_ok "http://127.0.0.1:$ARGOCD_CONTROLLER_METRICS_PORT/metrics"
+  wait_for argocd-server 60 http_ok "http://127.0.0.1:$ARGOCD_SERVER_PORT/healthz"
+  # argocd-server writes the admin's first password on its first start; the CLI logs in with it.
+  local password
+  password=$(kubectl -n argocd get secret argocd-initial-admin-secret -o jsonpath='{.data.password}' | base64 -d)
+  argocd login "127.0.0.1:$ARGOCD_SERVER_PORT" --plaintext --username admin --password "$password" >/dev/null
+}
+
+case ${1:-up} in
+  up)
+    "$here/build.sh"
+    started=$SECONDS
+    certificates
+    kubeconfig
+    up_etcd
+    up_apiserver
+    up_controllers
+    up_nodes
+    up_git
+    up_argocd
+    say "cluster ready in $((SECONDS - started)) s: export KUBECONFIG=$KUBECONFIG; Argo CD API on 127.0.0.1:$ARGOCD_SERVER_PORT"
+    ;;
+  push) push_head ;;
+  *) echo "usage: $0 [up|push]" >&2; exit 2 ;;
+esac

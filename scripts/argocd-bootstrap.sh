@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Bootstraps Argo CD onto this repository with the argocd CLI, as an operator does (README, GitOps):
+# the root project, then the root app-of-apps; everything else follows from git.
+#   scripts/argocd-bootstrap.sh dev|gke [--without-operators]
+# Needs the argocd CLI logged in (argocd login) and kubectl pointing at the same cluster.
+#   VOTEMON_REPO_URL      the repository Argo CD syncs: the one setting a fork (or the local
+#                         cluster's git server) changes; default: the one in apps/root/<env>.yaml
+#   --without-operators   for a cluster that cannot reach the operators' Helm charts (the local one):
+#                         their Applications are left out of the root, their CRDs are installed from
+#                         schemas/crds, and the root does not wait on each wave's health (the data
+#                         stage's Kafka and ExternalSecrets stay Progressing with no operator).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+environment=${1:?usage: $0 dev|gke [--without-operators]}
+without_operators=${2:-}
+python=$root/.venv/bin/python
+app=so1-p2-$environment
+upstream=$("$python" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["spec"]["source"]["repoURL"])' \
+  "$root/apps/root/$environment.yaml")
+repo=${VOTEMON_REPO_URL:-$upstream}
+say() { printf '>> %s\n' "$*"; }
+
+if [[ $without_operators == --without-operators ]]; then
+  for other in dev gke; do
+    if [[ $other != "$environment" ]] && argocd app get "so1-p2-$other" >/dev/null 2>&1; then
+      say "deleting root so1-p2-$other and what it synced (the local cluster holds one environment)"
+      argocd app delete "so1-p2-$other" --cascade --yes --wait
+    fi
+  done
+  say "installing the operators' CRDs from schemas/crds (their charts would, on a real cluster)"
+  kubectl apply --server-side --force-conflicts -f "$root/schemas/crds/" >/dev/null
+  kubectl wait --for=condition=Established crd --all --timeout=120s >/dev/null
+else
+  # Give Applications a health status, so the root waits for each wave of children to be Healthy
+  # before the next one (Argo CD has no built-in health for Application since 1.8).
+  kubectl -n argocd create configmap argocd-cm --dry-run=client -o yaml \
+    --from-file=resource.customizations.health.argoproj.io_Application="$root/apps/root/application-health.lua" |
+    kubectl apply --server-side --field-manager=votemon-bootstrap -f - >/dev/null
+fi
+say "project so1-p2-bootstrap (allows $repo)"
+argocd proj create --upsert -f "$root/apps/projects/bootstrap.yaml"
+if ! argocd proj get so1-p2-bootstrap -o json | grep -qF "\"$repo\""; then
+  argocd proj add-source so1-p2-bootstrap "$repo"
+fi
+say "root app $app from $repo"
+argocd app create --upsert -f <("$python" "$root/scripts/argocd_root_app.py" "$environment" --repo "$repo" $without_operators)
+argocd app wait "$app" --sync --health --timeout "${ARGOCD_WAIT_SECONDS:-600}"
+argocd app list

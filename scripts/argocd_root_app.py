@@ -1,0 +1,96 @@
+"""Print the root app-of-apps for an environment, pointed at the repository Argo CD should sync.
+
+    scripts/argocd_root_app.py dev --repo git://127.0.0.1:19418/votemon.git [--without-operators]
+
+The root comes from git (apps/root/<env>.yaml). Everything else is derived from the same source,
+through the root's own Kustomize patches, so no file is edited and nothing is copied by hand:
+- with --repo other than the one in git (a fork, the local git server): the root and every child
+  Application that syncs this repository point at it, and the AppProjects that allow this
+  repository allow it too;
+- with --without-operators (a cluster that cannot reach the operators' Helm charts, such as the
+  local one): the child Applications that install a chart are left out of the root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def render(path: Path) -> list[dict[str, Any]]:
+    """The objects a kustomization renders, with the project's pinned kustomize (as Argo CD does)."""
+    out = subprocess.run(
+        ["kustomize", "build", str(path)],  # noqa: S607 - the pinned kustomize on PATH (make install)
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def name_regex(names: list[str]) -> str:
+    return "^(" + "|".join(sorted(names)) + ")$"
+
+
+def root_app(environment: str, repo: str, without_operators: bool) -> dict[str, Any]:
+    root: dict[str, Any] = yaml.safe_load((REPO_ROOT / "apps" / "root" / f"{environment}.yaml").read_text())
+    source = root["spec"]["source"]
+    upstream = source["repoURL"]
+    children = render(REPO_ROOT / source["path"])
+    patches: list[dict[str, Any]] = []
+    if repo != upstream:
+        source["repoURL"] = repo
+        ours = [
+            c["metadata"]["name"]
+            for c in children
+            if c["kind"] == "Application" and c["spec"]["source"].get("repoURL") == upstream
+        ]
+        projects = [
+            c["metadata"]["name"]
+            for c in children
+            if c["kind"] == "AppProject" and upstream in c["spec"].get("sourceRepos", [])
+        ]
+        if ours:
+            patches.append(json_patch("Application", ours, "replace", "/spec/source/repoURL", repo))
+        if projects:
+            patches.append(json_patch("AppProject", projects, "add", "/spec/sourceRepos/-", repo))
+    if without_operators:
+        charts = [c for c in children if c["kind"] == "Application" and "chart" in c["spec"]["source"]]
+        patches.extend({"patch": yaml.safe_dump(deletion(chart))} for chart in charts)
+    if patches:
+        source.setdefault("kustomize", {})["patches"] = patches
+    return root
+
+
+def deletion(obj: dict[str, Any]) -> dict[str, Any]:
+    """A strategic-merge patch that removes `obj` from the render."""
+    metadata = {"name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"]}
+    return {"$patch": "delete", "apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": metadata}
+
+
+def json_patch(kind: str, names: list[str], op: str, path: str, value: str) -> dict[str, Any]:
+    return {
+        "target": {"group": "argoproj.io", "kind": kind, "name": name_regex(names)},
+        "patch": json.dumps([{"op": op, "path": path, "value": value}]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("environment", choices=["dev", "gke"])
+    parser.add_argument("--repo", required=True, help="the repository URL Argo CD syncs")
+    parser.add_argument("--without-operators", action="store_true", help="leave the chart Applications out")
+    args = parser.parse_args()
+    yaml.safe_dump(root_app(args.environment, args.repo, args.without_operators), sys.stdout, sort_keys=False)
+
+
+if __name__ == "__main__":
+    main()
