@@ -1,8 +1,11 @@
-# The project's commands. `make demo` runs the whole pipeline under load; `make test` runs every check.
+# The project's commands. `make demo` runs the whole pipeline under load; `make validate` is the fast
+# loop (no services); `make test` runs every check against the local stack.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Every Python tree the linters and mypy --strict check.
+PY_TREES := src tests bench scripts loadtest
 export PATH := $(CURDIR)/.local/bin:$(PATH)
 
 help: ## list the targets
@@ -31,10 +34,13 @@ down: ## stop the pipeline and the stack
 demo: up ## run the pipeline under the 1000-vote Locust load and print the results
 	scripts/demo.sh
 
-lint: install ## ruff and mypy --strict
-	$(VENV)/bin/ruff check src tests loadtest scripts
-	$(VENV)/bin/ruff format --check src tests loadtest scripts
-	$(VENV)/bin/mypy src
+lint: install ## ruff (check and format) and mypy --strict on every Python tree
+	$(VENV)/bin/ruff check $(PY_TREES)
+	$(VENV)/bin/ruff format --check $(PY_TREES)
+	$(VENV)/bin/mypy $(PY_TREES)
+
+validate: lint ## the fast loop, no services: lint, unit tests, offline GitOps, Cloud Run and delivery checks
+	$(PY) -m pytest -ra -m "not stack" $(PYTEST_ARGS)
 
 test: stack lint ## every test, against the real Kafka, Redis and FerretDB
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
@@ -42,4 +48,4 @@ test: stack lint ## every test, against the real Kafka, Redis and FerretDB
 bench: stack ## the side-by-side performance benchmark (not part of make test)
 	$(PY) -m bench
 
-.PHONY: help install proto stack up down demo lint test bench
+.PHONY: help install proto stack up down demo lint validate test bench

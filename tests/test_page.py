@@ -18,8 +18,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import Pipeline, unique_band, vote
 from tests.services import ROOT, Service, free_port
+from tests.support import Pipeline, unique_band, vote
 
 pytestmark = pytest.mark.stack
 
