@@ -45,7 +45,8 @@ validate: lint ## the fast loop, no services: lint, unit tests, offline GitOps, 
 test: stack lint ## every test, against the real Kafka, Redis and FerretDB
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 
-bench: stack ## the side-by-side performance benchmark (not part of make test)
+bench: stack ## the performance benchmark and the page's latency (not part of make test)
 	$(PY) -m bench
+	$(PY) -m bench.page
 
 .PHONY: help install proto stack up down demo lint validate test bench
