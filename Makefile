@@ -1,8 +1,11 @@
-# The project's commands. `make demo` runs the whole pipeline under load; `make test` runs every check.
+# The project's commands. `make demo` runs the whole pipeline under load; `make validate` is the fast
+# loop (no services); `make test` runs every check against the local stack.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Every Python tree the linters and mypy --strict check.
+PY_TREES := src tests bench scripts loadtest
 export PATH := $(CURDIR)/.local/bin:$(PATH)
 
 help: ## list the targets
@@ -31,12 +34,15 @@ down: ## stop the pipeline and the stack
 demo: up ## run the pipeline under the 1000-vote Locust load and print the results
 	scripts/demo.sh
 
-lint: install ## ruff and mypy --strict
-	$(VENV)/bin/ruff check src tests loadtest scripts
-	$(VENV)/bin/ruff format --check src tests loadtest scripts
-	$(VENV)/bin/mypy src
+lint: install ## ruff (check and format) and mypy --strict on every Python tree
+	$(VENV)/bin/ruff check $(PY_TREES)
+	$(VENV)/bin/ruff format --check $(PY_TREES)
+	$(VENV)/bin/mypy $(PY_TREES)
 
-test: stack lint ## every test, against the real Kafka, Redis and FerretDB
+validate: lint ## the fast loop, no services: lint, unit tests, offline GitOps, Cloud Run and delivery checks
+	$(PY) -m pytest -ra -m "not stack and not cluster" $(PYTEST_ARGS)
+
+test: stack cluster lint ## every test, against the real Kafka, Redis, FerretDB, control plane and Argo CD
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 
 cluster: install ## the GitOps loop, locally: a real control plane and Argo CD syncing this checkout (first time: ~11 min of builds)
@@ -47,7 +53,8 @@ cluster: install ## the GitOps loop, locally: a real control plane and Argo CD s
 cluster-down: ## stop the local control plane and Argo CD (state kept in .local/cluster)
 	cluster/down.sh
 
-bench: stack ## the side-by-side performance benchmark (not part of make test)
+bench: stack ## the performance benchmark and the page's latency (not part of make test)
 	$(PY) -m bench
+	$(PY) -m bench.page
 
-.PHONY: help install proto stack up down demo lint test bench cluster cluster-down
+.PHONY: help install proto stack up down demo lint validate test bench cluster cluster-down

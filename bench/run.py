@@ -49,7 +49,8 @@ from votemon.kafka import create_topics
 from votemon.settings import Settings
 
 PY = sys.executable
-BENCH_REDIS_URL = "redis://127.0.0.1:6379/14"
+# The stack's Redis (REDIS_URL, as the settings read it), database 14: the bench's own.
+BENCH_REDIS_URL = str(httpx.URL(Settings().redis_url).copy_with(path="/14"))
 WORK = ROOT / ".local" / "bench"
 BATCH_SIZE = 100
 

@@ -13,6 +13,7 @@ import uuid
 
 import uvloop
 
+from bench.run import BENCH_REDIS_URL
 from votemon.settings import Settings
 from votemon.store.tally import Tally, redis_client
 from votemon.store.vote_log import VoteLog, mongo_client
@@ -23,9 +24,7 @@ ROUNDS = 5
 
 
 async def measure() -> dict[str, float]:
-    settings = Settings(
-        redis_url="redis://127.0.0.1:6379/14", mongo_database=f"bench_stores_{uuid.uuid4().hex[:6]}"
-    )
+    settings = Settings(redis_url=BENCH_REDIS_URL, mongo_database=f"bench_stores_{uuid.uuid4().hex[:6]}")
     redis, mongo = redis_client(settings), mongo_client(settings)
     tally, vote_log = Tally(redis, settings), VoteLog(mongo, settings)
     await vote_log.ensure_indexes()

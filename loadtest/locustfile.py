@@ -17,11 +17,11 @@ from typing import Any
 import gevent
 from locust import FastHttpUser, events, task
 from locust.env import Environment
+from locust.exception import StopUser
 
 DATA = Path(__file__).with_name("data") / "votes.json"
 
 
-@events.init_command_line_parser.add_listener
 def _arguments(parser: Any) -> None:
     parser.add_argument("--votes-file", default=str(DATA), help="JSON array of votes to send")
     parser.add_argument(
@@ -30,29 +30,35 @@ def _arguments(parser: Any) -> None:
     parser.add_argument("--votes-report", default="", help="write the run's final totals here as JSON")
 
 
+events.init_command_line_parser.add_listener(_arguments)
+
+
 class VoteFeed:
     """Hands out votes to every simulated user: cycling forever, or each once."""
 
     def __init__(self, environment: Environment) -> None:
         options = environment.parsed_options
+        assert options is not None, "run by the locust command"
         votes = json.loads(Path(options.votes_file).read_text(encoding="utf-8"))
         self.once = bool(options.votes_once)
         self._votes: Iterator[dict[str, Any]] = iter(votes) if self.once else itertools.cycle(votes)
         self.in_flight = 0
+        self.ended = False
 
     def next(self) -> dict[str, Any] | None:
         return next(self._votes, None)
 
 
-@events.init.add_listener
 def _feed(environment: Environment, **_: Any) -> None:
     environment.vote_feed = VoteFeed(environment)  # type: ignore[attr-defined]
 
 
-@events.quitting.add_listener
+events.init.add_listener(_feed)
+
+
 def _report(environment: Environment, **_: Any) -> None:
     """The final totals, taken when the run ends (Locust's CSV may miss the last requests)."""
-    path = environment.parsed_options.votes_report
+    path = environment.parsed_options.votes_report if environment.parsed_options else ""
     if not path:
         return
     total = environment.stats.total
@@ -67,17 +73,23 @@ def _report(environment: Environment, **_: Any) -> None:
     Path(path).write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
+events.quitting.add_listener(_report)
+
+
 class Voter(FastHttpUser):
     @task
     def cast(self) -> None:
-        feed: VoteFeed = self.environment.vote_feed  # type: ignore[attr-defined]
+        feed: VoteFeed = self.environment.vote_feed
         vote = feed.next()
         if vote is None:
-            # Every vote was handed out: the last user to see its request finish ends the run.
-            if feed.in_flight == 0 and self.environment.runner is not None:
-                self.environment.runner.quit()
-            gevent.sleep(0.05)
-            return
+            # Every vote was handed out (--votes-once): this user stops (StopUser). The last one to
+            # get its answer also ends the run: runner.quit() stops the users and the runner, and the
+            # headless run writes its reports and prints the table. It runs in a greenlet of its own,
+            # since quitting from a user's greenlet kills that greenlet before the runner is stopped.
+            if not feed.in_flight and not feed.ended and self.environment.runner is not None:
+                feed.ended = True
+                gevent.spawn(self.environment.runner.quit)
+            raise StopUser
         feed.in_flight += 1
         try:
             with self.client.post("/grpc", json=vote, name="/grpc", catch_response=True) as response:

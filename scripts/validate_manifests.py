@@ -119,7 +119,7 @@ def env_objects(env: str, root: Path = REPO) -> list[Obj]:
 # --- schemas ---------------------------------------------------------------------------------------
 
 
-def _close_nested(schema: Obj) -> None:
+def _close_nested(schema: Any) -> None:
     """Reject unknown fields wherever the structural schema lists the fields (as the API server's
     strict field validation does), except where it preserves unknown fields on purpose."""
     if not isinstance(schema, dict):

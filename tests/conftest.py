@@ -1,175 +1,31 @@
-"""Fixtures over the real local stack (Kafka, Redis, FerretDB: `make stack` starts them)."""
+"""Fixtures over the real local stack (Kafka, Redis, FerretDB: `make stack` starts them). The helpers
+they build on are in tests/support.py, which the tests import."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
-import uuid
-from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Iterator
 
-import httpx
-import pymongo
 import pytest
-import redis
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from tests.services import Service, test_settings
-from votemon.kafka import create_topics
-from votemon.settings import Settings
-from votemon.store import tally
+from tests.services import test_settings
+from tests.support import Pipeline, StackNotRunningError, running_pipeline
 
-T = TypeVar("T")
+# The fixtures that need the local stack. A test that uses one, directly or through another fixture,
+# is marked `stack`, so `pytest -m "not stack"` (make validate) selects none of them.
+STACK_FIXTURES = frozenset({"pipeline"})
 
 
-class KafkaProbe:
-    """A Kafka client on its own event loop thread, for synchronous tests to read topic ends."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._bootstrap = settings.kafka_bootstrap_servers
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-
-        async def connect() -> AIOKafkaConsumer:
-            consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-            await consumer.start()
-            return consumer
-
-        self._consumer = self.call(connect())
-
-    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=60)
-
-    def end_offsets(self, topic: str) -> dict[int, int]:
-        """Each partition's end offset: how many records were ever produced to it."""
-
-        async def ends() -> dict[int, int]:
-            await self._consumer._client.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, p) for p in sorted(self._consumer.partitions_for_topic(topic) or [])
-            ]
-            offsets = await self._consumer.end_offsets(partitions)
-            return {tp.partition: offset for tp, offset in offsets.items()}
-
-        return self.call(ends())
-
-    def produce(self, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
-        """Write raw (key, value) records, as a faulty or foreign producer would."""
-
-        async def send() -> None:
-            producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all")
-            await producer.start()
-            try:
-                for key, value in records:
-                    await producer.send_and_wait(topic, value=value, key=key)
-            finally:
-                await producer.stop()
-
-        self.call(send())
-
-    def read(self, topic: str, count: int, timeout: float = 20) -> list[ConsumerRecord[bytes, bytes]]:
-        """The first `count` records of a topic (all partitions), waiting up to `timeout` for them."""
-
-        async def fetch() -> list[ConsumerRecord[bytes, bytes]]:
-            reader = AIOKafkaConsumer(topic, bootstrap_servers=self._bootstrap, auto_offset_reset="earliest")
-            await reader.start()
-            found: list[ConsumerRecord[bytes, bytes]] = []
-            try:
-                async with asyncio.timeout(timeout):
-                    while len(found) < count:
-                        for records in (await reader.getmany(timeout_ms=500)).values():
-                            found.extend(records)
-            except TimeoutError:
-                pass
-            finally:
-                await reader.stop()
-            return found
-
-        return self.call(fetch())
-
-    def close(self) -> None:
-        self.call(self._consumer.stop())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-
-
-@dataclass
-class Pipeline:
-    """The four services of one test session, and clients to check what they wrote."""
-
-    settings: Settings
-    services: dict[str, Service]
-    redis: redis.Redis
-    mongo: pymongo.MongoClient[dict[str, Any]]
-    http: httpx.Client
-    kafka: KafkaProbe
-
-    @property
-    def front(self) -> str:
-        return self.services["front"].base_url
-
-    @property
-    def results(self) -> str:
-        return self.services["results"].base_url
-
-    @property
-    def logs(self) -> pymongo.collection.Collection[dict[str, Any]]:
-        return self.mongo[self.settings.mongo_database]["logs"]
-
-    def post(self, body: Any, path: str = "/grpc") -> httpx.Response:
-        return self.http.post(f"{self.front}{path}", json=body)
-
-    def band_count(self, band: str) -> int:
-        return int(self.redis.hget(tally.BY_BAND, band) or 0)
-
-    def wait_band_count(self, band: str, expected: int, timeout: float = 30) -> int:
-        """Wait until the band's counter reaches `expected`, then a little longer to catch overcounts."""
-        deadline = time.monotonic() + timeout
-        while self.band_count(band) < expected and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)
-        return self.band_count(band)
-
-    def produced(self) -> int:
-        return sum(self.kafka.end_offsets(self.settings.votes_topic).values())
-
-
-def unique_band(prefix: str = "Band") -> str:
-    return f"{prefix} {uuid.uuid4().hex[:10]}"
-
-
-def vote(band: str, album: str = "Album", **fields: Any) -> dict[str, Any]:
-    return {"name": band, "album": album, "year": "1997", "rank": "9.5", **fields}
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)
 
 
 @pytest.fixture(scope="session")
 def pipeline() -> Iterator[Pipeline]:
-    settings = test_settings()
     try:
-        asyncio.run(asyncio.wait_for(create_topics(settings), timeout=30))
-    except Exception as error:
-        pytest.fail(f"the local stack is not running (start it with `make stack`): {error!r}")
-    redis_client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
-    redis_client.flushdb()
-    mongo = pymongo.MongoClient(settings.mongo_uri, tz_aware=True)
-    services = {
-        name: Service(name, settings).start() for name in ("grpc-server", "consumer", "results", "front")
-    }
-    try:
-        for service in services.values():
-            service.wait_ready()
-    except (RuntimeError, TimeoutError):
-        for service in services.values():
-            service.stop()
-        raise
-    kafka = KafkaProbe(settings)
-    with httpx.Client(timeout=10) as http:
-        yield Pipeline(settings, services, redis_client, mongo, http, kafka)
-    kafka.close()
-    exits = {name: service.stop() for name, service in services.items()}
-    mongo.drop_database(settings.mongo_database)
-    mongo.close()
-    assert exits == dict.fromkeys(services, 0), f"SIGTERM must end every service cleanly: {exits}"
+        with running_pipeline(test_settings()) as started:
+            yield started
+    except StackNotRunningError as error:
+        pytest.fail(str(error))

@@ -22,6 +22,7 @@ import pymongo
 import redis
 
 from tests.services import LOGS, ROOT, Service, free_port, test_settings
+from tests.support import KafkaProbe, wait_caught_up, wait_until
 from votemon.kafka import create_topics
 from votemon.settings import Settings
 from votemon.store import tally
@@ -110,7 +111,8 @@ class VoteLoad:
             }
             for i in range(self.count)
         ]
-        requests, i = [], 0
+        requests: list[list[dict[str, Any]]] = []
+        i = 0
         while i < len(votes):
             size = 5 if len(requests) % 2 else 1
             requests.append(votes[i : i + size])
@@ -218,11 +220,12 @@ def counted(settings: Settings) -> int:
 
 def wait_counting(settings: Settings, above: int, timeout: float = 30) -> int:
     """Wait until the total passes `above`: a consumer is working through its backlog."""
-    deadline = time.monotonic() + timeout
-    while (total := counted(settings)) <= above:
-        assert time.monotonic() < deadline, "the consumer did not start counting"
-        time.sleep(0.02)
-    return total
+    return wait_until(
+        lambda: total if (total := counted(settings)) > above else 0,
+        timeout,
+        "the consumer did not start counting",
+        interval=0.02,
+    )
 
 
 def assert_counted_exactly_once(settings: Settings, load: VoteLoad, timeout: float = 90) -> None:
@@ -230,11 +233,14 @@ def assert_counted_exactly_once(settings: Settings, load: VoteLoad, timeout: flo
     expected_bands = collections.Counter(v["name"] for v in load.acknowledged.values())
     expected_albums = collections.Counter(f"{v['name']} / {v['album']}" for v in load.acknowledged.values())
     counters = redis.Redis.from_url(settings.redis_url, decode_responses=True)
-    deadline = time.monotonic() + timeout
-    while int(counters.get(tally.TOTAL) or 0) < len(load.acknowledged) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.5)  # a late double count would show up now
-    with pymongo.MongoClient(settings.mongo_uri) as mongo:
+    kafka = KafkaProbe(settings)
+    try:
+        # Every record in the topic counted: a late double count would show now.
+        wait_caught_up(counters, kafka, settings.votes_topic, timeout)
+    finally:
+        kafka.close()
+    mongo: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(settings.mongo_uri)
+    with mongo:
         ids = [d["_id"] for d in mongo[settings.mongo_database]["logs"].find({}, projection=["_id"])]
     total = int(counters.get(tally.TOTAL) or 0)
     assert total == len(load.acknowledged), (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from tests.conftest import Pipeline, unique_band, vote
+from tests.support import Pipeline, unique_band, vote
 from votemon.votes import AcceptedVote, VoteIn, utc_now
 
 
@@ -26,7 +26,7 @@ def test_poison_records_go_to_the_dead_letter_topic_and_counting_goes_on(pipelin
         pipeline.settings.votes_topic, [records[0], *poison[:2], records[1], *poison[2:], records[2]]
     )
 
-    assert pipeline.wait_band_count(band, 3) == 3
+    assert pipeline.wait_band_count(band) == 3
     dead = pipeline.kafka.read(pipeline.settings.dead_letter_topic, count=4)
     ours = [r for r in dead if r.key == band.encode()]
     assert sorted(r.value or b"" for r in ours) == sorted(v or b"" for _, v in poison)
@@ -40,8 +40,8 @@ def test_poison_records_go_to_the_dead_letter_topic_and_counting_goes_on(pipelin
 def test_each_partition_next_offset_is_stored_with_the_counts(pipeline: Pipeline) -> None:
     band = unique_band("Offsets")
     assert pipeline.post([vote(band)] * 5).status_code == 202
-    assert pipeline.wait_band_count(band, 5) == 5
+    assert pipeline.wait_band_count(band) == 5
     stored = pipeline.redis.hgetall("votes:offsets")
-    ours = {k: int(v) for k, v in stored.items() if k.startswith(pipeline.settings.votes_topic + ":")}
+    ours = {k: int(v) for k, v in stored.items() if str(k).startswith(pipeline.settings.votes_topic + ":")}
     ends = pipeline.kafka.end_offsets(pipeline.settings.votes_topic)
     assert ours == {f"{pipeline.settings.votes_topic}:{p}": end for p, end in ends.items() if end > 0}

@@ -18,10 +18,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Pipeline, unique_band, vote
 from tests.services import ROOT
-
-pytestmark = pytest.mark.stack
+from tests.support import Pipeline, unique_band, vote
 
 DASHBOARDS = sorted((ROOT / "base" / "grafana" / "dashboards").glob("*.json"))
 Frame = dict[str, list[Any]]
@@ -157,8 +155,8 @@ def known_load(pipeline: Pipeline) -> dict[str, dict[str, int]]:
     first, second = unique_band("Dashboard Ñu"), unique_band("ダッシュボード")
     votes = [vote(first, "Álbum")] * 7 + [vote(first, "B-sides")] * 3 + [vote(second, "Один")] * 5
     assert pipeline.post(votes).status_code == 202
-    assert pipeline.wait_band_count(first, 10) == 10
-    assert pipeline.wait_band_count(second, 5) == 5
+    assert pipeline.wait_band_count(first) == 10
+    assert pipeline.wait_band_count(second) == 5
     return {
         "votes:by-band": {first: 10, second: 5},
         "votes:by-album": {f"{first} / Álbum": 7, f"{first} / B-sides": 3, f"{second} / Один": 5},

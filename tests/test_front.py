@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Pipeline, unique_band, vote
+from tests.support import Pipeline, unique_band, vote
 
 BAND = unique_band("Refused")
 GOOD = vote(BAND)

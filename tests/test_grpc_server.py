@@ -10,8 +10,8 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.conftest import Pipeline, unique_band, vote
 from tests.services import Service, free_port
+from tests.support import Pipeline, unique_band, vote
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
 
 
@@ -94,7 +94,7 @@ def test_the_front_spreads_calls_over_every_server_address(pipeline: Pipeline) -
         shares = [produced_by(server) for server in servers]
         assert sum(shares) == 20
         assert all(share >= 5 for share in shares), shares
-        assert pipeline.wait_band_count(band, 20) == 20
+        assert pipeline.wait_band_count(band) == 20
     finally:
         assert front.stop() == 0
         assert [server.stop() for server in servers] == [0, 0]

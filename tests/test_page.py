@@ -1,145 +1,46 @@
-"""The live results page in a real headless Chromium (Debian `chromium`) against the running pipeline.
-
-Screenshots go to .local/test-output/page/ (docs/page.png is one of them, copied by hand).
+"""The live results page in a real headless Chromium (Debian `chromium`) against the running pipeline:
+new votes appear, as text, with nothing loaded from elsewhere; a banner while a data source is away.
+How soon they appear is a timing target, measured by `make bench` (bench/page.py), not asserted here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser
 
-from tests.conftest import Pipeline, unique_band, vote
-from tests.services import ROOT, Service, free_port
+from tests.browser import cast_known_votes, chromium, viewer
+from tests.services import Service, free_port
+from tests.support import Pipeline
 
 pytestmark = pytest.mark.stack
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-OUTPUT = ROOT / ".local" / "test-output" / "page"
-LIVE_WITHIN_S = 2.0
-
-# The page's DOM, read the way a viewer sees it.
-VOTES_OF = """(chart, label) => {
-  const bar = [...document.querySelectorAll(`#${chart} g.bar`)].find((g) => g.dataset.label === label);
-  return bar ? Number(bar.dataset.votes) : null;
-}"""
-BAR_VOTES = f"([chart, label]) => ({VOTES_OF})(chart, label)"
-SHOWS_VOTES = f"""([loud, quiet, ids]) => {{
-  const shown = [...document.querySelectorAll('#log li')].map((li) => li.dataset.id);
-  const votes = (label) => ({VOTES_OF})('band-bars', label);
-  return votes(loud) === 40 && votes(quiet) === 20 && JSON.stringify(shown) === JSON.stringify(ids);
-}}"""
-LOG_ROWS = """() => [...document.querySelectorAll('#log li')].map((li) => ({
-  id: li.dataset.id,
-  cells: [...li.children].map((span) => span.textContent),
-}))"""
+# How long a test waits for the page to show what it must: a bound for "it never came", well above the
+# page's 2 s target (which bench/page.py measures).
+APPEARS_WITHIN_S = 30.0
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-class Viewer:
-    """One browser tab on the page, recording what a viewer would not see: console errors (a CSP
-    violation shows there) and every URL the page requested (all must be the results service)."""
-
-    def __init__(self, browser: Browser, base_url: str) -> None:
-        self.base_url = base_url
-        self.context = browser.new_context(viewport={"width": 1280, "height": 1500})
-        self.page: Page = self.context.new_page()
-        self.errors: list[str] = []
-        self.requests: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.goto(f"{base_url}/")
-
-    def wait_state(self, state: str, timeout_s: float) -> None:
-        self.page.wait_for_selector(f"body[data-state={state}]", timeout=timeout_s * 1000)
-
-    def bar_votes(self, chart: str, label: str) -> int | None:
-        value: int | None = self.page.evaluate(BAR_VOTES, [chart, label])
-        return value
-
-    def log_rows(self) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self.page.evaluate(LOG_ROWS)
-        return rows
-
-    def screenshot(self, name: str) -> Path:
-        OUTPUT.mkdir(parents=True, exist_ok=True)
-        path = OUTPUT / name
-        self.page.screenshot(path=str(path), full_page=True)
-        return path
-
-    def foreign_requests(self) -> list[str]:
-        return [url for url in self.requests if not url.startswith(f"{self.base_url}/")]
-
-    def close(self) -> None:
-        self.context.close()
-
-
-@contextlib.contextmanager
-def viewer(browser: Browser, base_url: str) -> Iterator[Viewer]:
-    tab = Viewer(browser, base_url)
     try:
-        yield tab
-    finally:
-        tab.close()
+        with chromium() as started:
+            yield started
+    except FileNotFoundError as missing:
+        pytest.fail(str(missing))
 
 
-def test_page_shows_new_votes_within_two_seconds(pipeline: Pipeline, browser: Browser) -> None:
-    # Accented, non-Latin and HTML-looking names must come out as the same text, never as markup.
-    loud = unique_band("Café Tacvba <b>Ñandú</b> & 東京事変")
-    quiet = unique_band("Мумий Тролль ĀĒĪ")
+def test_page_shows_new_votes(pipeline: Pipeline, browser: Browser) -> None:
     with viewer(browser, pipeline.results) as tab:
         tab.wait_state("live", 10)
-        started = time.monotonic()
-        batch = [vote(loud, "Épica — ¿Sí?")] * 25 + [vote(loud, "Ω")] * 15
-        assert pipeline.post(batch).status_code == 202
-        ids = []
-        for i in range(20):
-            reply = pipeline.post(vote(quiet, f"Альбом {i}", year="2001", rank="7.25"))
-            assert reply.status_code == 202
-            ids.append(reply.json()["ids"][0])
-        cast = time.monotonic()
-
-        newest_first = ids[::-1]
-        tab.page.wait_for_function(
-            SHOWS_VOTES,
-            arg=[loud, quiet, newest_first],
-            timeout=LIVE_WITHIN_S * 1000,
-            polling=50,
-        )
-        seen = time.monotonic()
-        latency = {"after_last_vote_s": round(seen - cast, 3), "after_first_vote_s": round(seen - started, 3)}
-        OUTPUT.mkdir(parents=True, exist_ok=True)
-        (OUTPUT / "latency.json").write_text(json.dumps(latency))
-        print(f"\nvotes on the page: {latency}")
-        assert seen - cast < LIVE_WITHIN_S
+        cast = cast_known_votes(pipeline)
+        loud, quiet, newest_first = cast.loud, cast.quiet, cast.newest_first
+        tab.wait_for_votes(cast, APPEARS_WITHIN_S)
 
         rows = tab.log_rows()
         assert len(rows) == 20
@@ -157,7 +58,7 @@ def test_page_shows_new_votes_within_two_seconds(pipeline: Pipeline, browser: Br
         tab.page.wait_for_function(
             "(total) => document.getElementById('total').dataset.value === String(total)",
             arg=total,
-            timeout=LIVE_WITHIN_S * 1000,
+            timeout=APPEARS_WITHIN_S * 1000,
         )
         assert int(tab.page.inner_text("#rate-minute").replace(",", "")) >= 60
         assert tab.page.locator("#band-pie path, #band-pie circle").count() >= 1

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Pipeline, unique_band, vote
+from tests.support import Pipeline, unique_band, vote
 
 
 def test_totals_report_bands_and_albums(pipeline: Pipeline) -> None:
     band = unique_band("Totals")
     assert pipeline.post([vote(band, "A"), vote(band, "A"), vote(band, "B")]).status_code == 202
-    assert pipeline.wait_band_count(band, 3) == 3
+    assert pipeline.wait_band_count(band) == 3
     totals = pipeline.http.get(f"{pipeline.results}/api/totals").json()
     assert set(totals) == {"total", "bands", "albums"}
     assert totals["total"] == int(pipeline.redis.get("votes:total") or 0)
@@ -24,7 +24,7 @@ def test_totals_report_bands_and_albums(pipeline: Pipeline) -> None:
 def test_logs_are_the_latest_newest_first(pipeline: Pipeline) -> None:
     band = unique_band("Logs")
     ids = [pipeline.post(vote(band, f"Album {i}")).json()["ids"][0] for i in range(25)]
-    assert pipeline.wait_band_count(band, 25) == 25
+    assert pipeline.wait_band_count(band) == 25
     logs = pipeline.http.get(f"{pipeline.results}/api/logs").json()["logs"]
     assert [entry["id"] for entry in logs] == ids[::-1][:20]
     assert set(logs[0]) == {"id", "name", "album", "year", "rank", "accepted_at"}
@@ -47,7 +47,7 @@ def test_parameters_out_of_bounds_are_refused(pipeline: Pipeline, path: str, val
 def test_rate_lists_every_second_of_the_window(pipeline: Pipeline) -> None:
     band = unique_band("Rate")
     assert pipeline.post([vote(band)] * 4).status_code == 202
-    assert pipeline.wait_band_count(band, 4) == 4
+    assert pipeline.wait_band_count(band) == 4
     rate = pipeline.http.get(f"{pipeline.results}/api/rate", params={"seconds": 30}).json()["rate"]
     assert len(rate) == 30
     seconds = [point["second"] for point in rate]

@@ -10,6 +10,9 @@ from tests.services import ROOT
 
 HOOK = ROOT / ".venv" / "bin" / "detect-secrets-hook"
 SKIPPED = ("requirements.lock", "requirements-runtime.lock", ".secrets.baseline")
+# Upstream CRDs, as fetched by scripts/refresh-crds.sh: schemas whose descriptions name secret fields
+# (false positives), and megabytes that would make the scan take over a minute.
+SKIPPED_TREES = ("schemas/crds/",)
 
 
 def scan(files: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -24,7 +27,11 @@ def scan(files: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_no_tracked_file_holds_a_secret() -> None:
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
-    files = [f for f in tracked.stdout.splitlines() if not f.endswith(SKIPPED) and (ROOT / f).is_file()]
+    files = [
+        f
+        for f in tracked.stdout.splitlines()
+        if not f.endswith(SKIPPED) and not f.startswith(SKIPPED_TREES) and (ROOT / f).is_file()
+    ]
     assert len(files) > 50
     result = scan(files, ROOT)
     assert result.returncode == 0, result.stdout + result.stderr

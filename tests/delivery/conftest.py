@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from delivery_helpers import FIXTURE, REPO, copy_repo, real_overlay_ready
+
+from tests.delivery.delivery_helpers import FIXTURE, REPO, copy_repo, real_overlay_ready
 
 
 @pytest.fixture(params=["fixture", "repo"])

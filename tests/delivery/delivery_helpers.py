@@ -1,7 +1,6 @@
 """Shared helpers of the delivery tests: the repository, its tools, rendering overlays.
 
-(A module of its own, not conftest.py: tests/conftest.py exists too, and `import conftest` would be
-ambiguous.)"""
+(A plain module, not conftest.py: the tests import it; conftest.py only holds fixtures and hooks.)"""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-from delivery_helpers import REPO, WORKFLOWS, run, tool
+
+from tests.delivery.delivery_helpers import REPO, WORKFLOWS, run, tool
 
 WORKFLOW_FILES = sorted([*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")])
 EXPECTED_WORKFLOWS = {"ci", "images", "loadtest", "replicas", "cloudrun"}

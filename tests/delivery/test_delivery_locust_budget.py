@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from delivery_helpers import SCRIPTS, run, tool
+
+from tests.delivery.delivery_helpers import SCRIPTS, run, tool
 
 HEADER = [
     "Type",

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import yaml
-from delivery_helpers import FIXTURE, SCRIPTS, copy_repo, run
+
+from tests.delivery.delivery_helpers import FIXTURE, SCRIPTS, copy_repo, run
 
 DIGEST = "sha256:" + "cd" * 32
 NEW_NAME = "ghcr.io/o/votemon"

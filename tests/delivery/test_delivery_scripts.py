@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
-from delivery_helpers import SCRIPTS, render, run
+
+from tests.delivery.delivery_helpers import SCRIPTS, render, run
 
 DIGEST = "sha256:" + "ab" * 32
 NEW_NAME = "europe-west1-docker.pkg.dev/proj/so1-p2/votemon"

@@ -4,14 +4,12 @@ each base and overlay is rendered once per session) and helpers to find and muta
 from __future__ import annotations
 
 import copy
-import importlib
-import sys
 from pathlib import Path
 from typing import Any
 
+import validate_manifests as vm
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-vm = importlib.import_module("validate_manifests")
 
 Obj = dict[str, Any]
 
@@ -28,7 +26,8 @@ def find(objs: list[Obj], kind: str, name: str) -> Obj:
 
 
 def container(objs: list[Obj], kind: str, name: str) -> Obj:
-    return find(objs, kind, name)["spec"]["template"]["spec"]["containers"][0]
+    first: Obj = find(objs, kind, name)["spec"]["template"]["spec"]["containers"][0]
+    return first
 
 
 def by_key(objs: list[Obj] | tuple[Obj, ...]) -> dict[tuple[str, str], Obj]:

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitops_support import REPO, container, env_copy, find, vm
+import validate_manifests as vm
+
+from tests.gitops.gitops_support import REPO, container, env_copy, find
 
 Mutation = Callable[[list[vm.Obj]], None]
 
@@ -39,7 +41,8 @@ def drop(kind: str, name: str) -> Mutation:
 
 
 def pod(objs: list[vm.Obj]) -> vm.Obj:
-    return find(objs, "Deployment", "front")["spec"]["template"]["spec"]
+    spec: vm.Obj = find(objs, "Deployment", "front")["spec"]["template"]["spec"]
+    return spec
 
 
 POD_CASES = {

@@ -9,7 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from gitops_support import REPO, by_key, vm
+import validate_manifests as vm
+
+from tests.gitops.gitops_support import REPO, by_key
 
 GKE = Path("overlays/gke")
 

@@ -7,7 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from gitops_support import REPO, by_key, container, find, vm
+import validate_manifests as vm
+import yaml
+
+from tests.gitops.gitops_support import REPO, by_key, container, find
 
 ENV_CHECKS = [(env, name, check) for env in vm.ENVS for name, check in vm.env_checks(env).items()]
 
@@ -24,7 +27,7 @@ def test_argo_children_point_at_rendering_paths(env: str) -> None:
 
 @pytest.mark.parametrize("env", vm.ENVS)
 def test_root_app_of_apps(env: str) -> None:
-    root = vm.yaml.safe_load((REPO / "apps" / "root" / f"{env}.yaml").read_text())
+    root = yaml.safe_load((REPO / "apps" / "root" / f"{env}.yaml").read_text())
     assert vm.schema_errors(root) == []
     assert root["spec"]["source"]["path"] == f"apps/{env}"
     projects = {o["metadata"]["name"] for o in vm.render(REPO / "apps" / env) if o["kind"] == "AppProject"}

@@ -13,8 +13,10 @@ import re
 import subprocess
 from pathlib import Path
 
+import validate_manifests as vm
 import yaml
-from gitops_support import REPO, vm
+
+from tests.gitops.gitops_support import REPO
 
 VERSIONS = REPO / "cluster" / "versions.env"
 CRDS_README = REPO / "schemas" / "crds" / "README.md"

@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gitops_support import REPO, vm
+import validate_manifests as vm
+
+from tests.gitops.gitops_support import REPO
 
 DIRS = vm.kustomization_dirs()
 IDS = [str(p.relative_to(REPO)) for p in DIRS]
