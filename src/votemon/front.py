@@ -48,6 +48,7 @@ def grpc_channel(settings: Settings) -> grpc.aio.Channel:
         options=[
             ("grpc.lb_policy_name", "round_robin"),
             ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.dns_min_time_between_resolutions_ms", int(settings.grpc_dns_min_resolution_seconds * 1e3)),
             ("grpc.max_send_message_length", 4 * MAX_BODY_BYTES),
         ],
     )

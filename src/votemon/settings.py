@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     results_bind: str = "127.0.0.1:8081"
 
     grpc_deadline_seconds: float = Field(default=5.0, gt=0)
+    # The server closes (GOAWAY) each client connection after this age, so that clients resolve the
+    # headless Service again and find grpc-server pods added since; in-flight calls get the grace.
+    grpc_max_connection_age_seconds: float = Field(default=30.0, gt=0)
+    grpc_max_connection_age_grace_seconds: float = Field(default=10.0, gt=0)
+    # The front resolves GRPC_TARGET again at most this often (gRPC's own default is 30 s).
+    grpc_dns_min_resolution_seconds: float = Field(default=30.0, gt=0)
     produce_timeout_seconds: float = Field(default=4.0, gt=0)
     producer_linger_ms: int = Field(default=2, ge=0)
     coalesce_window_ms: float = Field(default=2.0, ge=0)  # 0: one Cast call per single vote
