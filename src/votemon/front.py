@@ -230,7 +230,13 @@ async def run(settings: Settings) -> None:
     channel = grpc_channel(settings)
     log.info("serving", bind=settings.front_bind, grpc_target=settings.grpc_target)
     try:
-        await serve_app(create_app(settings, channel), settings.front_bind, stopping, settings)
+        await serve_app(
+            create_app(settings, channel),
+            settings.front_bind,
+            stopping,
+            settings,
+            drain_seconds=settings.front_drain_seconds,
+        )
     finally:
         await channel.close()
     log.info("stopped")

@@ -47,5 +47,11 @@ class Settings(BaseSettings):
     dedup_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     rate_window_seconds: int = Field(default=3600, ge=60)
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+    # The front keeps serving this long after SIGTERM with /readyz failing, so that a load balancer
+    # stops sending before the connections close (after the pod's preStop sleep in Kubernetes).
+    front_drain_seconds: float = Field(default=5.0, ge=0)
+    # Idle HTTP keep-alive: longer than the Google load balancer's fixed 600 s backend keep-alive,
+    # so that the server never closes a connection the load balancer is about to reuse (a 502).
+    keep_alive_timeout_seconds: float = Field(default=620.0, gt=0)
     retry_after_seconds: int = Field(default=2, ge=1)
     log_level: str = "info"
