@@ -189,3 +189,15 @@ def test_runtime_lock_is_the_tests_locked_set() -> None:
         flags=re.M,
     )
     assert {d.lower() for d in deps} <= set(runtime), "a runtime dependency is missing from the runtime lock"
+
+
+def test_replica_pull_requests_get_a_ci_run() -> None:
+    """A pull request opened with GITHUB_TOKEN starts no workflow; only workflow_dispatch does. The
+    replicas workflow therefore dispatches ci for its branch, after opening the pull request."""
+    ci = load(WORKFLOWS / "ci.yml")
+    assert "workflow_dispatch" in ci[True], "ci cannot be dispatched"
+    job = load(WORKFLOWS / "replicas.yml")["jobs"]["pull-request"]
+    assert job["permissions"].get("actions") == "write"
+    script = "\n".join(step.get("run", "") for step in job["steps"])
+    assert 'gh workflow run ci.yml --ref "$branch"' in script
+    assert script.index("gh pr create") < script.index("gh workflow run ci.yml")
