@@ -39,7 +39,10 @@ lint: install ## ruff and mypy --strict
 test: stack lint ## every test, against the real Kafka, Redis and FerretDB
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 
+diff: ## rendered diff per Argo CD Application and environment, BASE (default main) against the working tree
+	scripts/delivery/diff_rendered.py --base $(or $(BASE),main)
+
 bench: stack ## the side-by-side performance benchmark (not part of make test)
 	$(PY) -m bench
 
-.PHONY: help install proto stack up down demo lint test bench
+.PHONY: help install proto stack up down demo lint test diff bench
