@@ -666,6 +666,14 @@ def _workload(objs: list[Obj], name: str) -> tuple[Obj, Obj] | None:
     return next(((w, t) for w, t in pod_templates(objs) if w["metadata"]["name"] == name), None)
 
 
+def _service_pods(objs: list[Obj]) -> Iterator[tuple[Obj, Obj]]:
+    """(workload, pod template) of each of the four votemon services that is rendered."""
+    for name in SERVICES:
+        found = _workload(objs, name)
+        if found is not None:
+            yield found
+
+
 def _service_config(objs: list[Obj], pod: Obj) -> dict[str, str]:
     """The votemon settings a pod runs with: the app's defaults, then its ConfigMaps' values."""
     sys.path.insert(0, str(REPO / "src"))
@@ -814,48 +822,31 @@ GRAFANA_DEFAULT_APPS = {
 def check_config_rollout(objs: list[Obj]) -> list[str]:
     """A change of the services' ConfigMaps rolls their pods: each is generated (hash suffix in its
     name, so the pod template changes with it) or the template carries a checksum annotation."""
-    errors: list[str] = []
-    for name in SERVICES:
-        found = _workload(objs, name)
-        if found is None:
-            continue
-        workload, template = found
-        annotations = template.get("metadata", {}).get("annotations", {})
-        if any(key.startswith("checksum/") for key in annotations):
-            continue
-        errors.extend(
-            f"{name_of(workload)}: ConfigMap/{ref} is not generated (a change would not roll the pods)"
-            for kind, ref in _pod_references(template["spec"])
-            if kind == "ConfigMap" and not GENERATED_SUFFIX.search(ref)
-        )
-    return errors
+    return [
+        f"{name_of(workload)}: ConfigMap/{ref} is not generated (a change would not roll the pods)"
+        for workload, template in _service_pods(objs)
+        if not any(key.startswith("checksum/") for key in template.get("metadata", {}).get("annotations", {}))
+        for kind, ref in _pod_references(template["spec"])
+        if kind == "ConfigMap" and not GENERATED_SUFFIX.search(ref)
+    ]
 
 
 def check_credentials(objs: list[Obj]) -> list[str]:
     """Datastore credentials reach only the services that use them (consumer and results)."""
-    errors: list[str] = []
-    for name in SERVICES:
-        found = _workload(objs, name)
-        if found is None or name in CREDENTIAL_CONSUMERS:
-            continue
-        workload, template = found
-        errors.extend(
-            f"{name_of(workload)}: gets Secret/{ref}, which it does not use"
-            for kind, ref in _pod_references(template["spec"])
-            if kind == "Secret" and ref in CREDENTIAL_SECRETS
-        )
-    return errors
+    return [
+        f"{name_of(workload)}: gets Secret/{ref}, which it does not use"
+        for workload, template in _service_pods(objs)
+        if workload["metadata"]["name"] not in CREDENTIAL_CONSUMERS
+        for kind, ref in _pod_references(template["spec"])
+        if kind == "Secret" and ref in CREDENTIAL_SECRETS
+    ]
 
 
 def check_spread(objs: list[Obj]) -> list[str]:
     """The four services spread over zones and nodes, and Kafka places replicas by zone (rack), so
     one node or zone lost keeps min.insync.replicas."""
     errors: list[str] = []
-    for name in SERVICES:
-        found = _workload(objs, name)
-        if found is None:
-            continue
-        workload, template = found
+    for workload, template in _service_pods(objs):
         keys = {c.get("topologyKey") for c in template["spec"].get("topologySpreadConstraints", [])}
         errors.extend(
             f"{name_of(workload)}: no topologySpreadConstraint on {key}"
