@@ -53,8 +53,11 @@ cluster: install ## the GitOps loop, locally: a real control plane and Argo CD s
 cluster-down: ## stop the local control plane and Argo CD (state kept in .local/cluster)
 	cluster/down.sh
 
+diff: install ## rendered diff per Argo CD Application and environment, BASE (default main) against the working tree
+	scripts/delivery/diff_rendered.py --base $(or $(BASE),main)
+
 bench: stack ## the performance benchmark and the page's latency (not part of make test)
 	$(PY) -m bench
 	$(PY) -m bench.page
 
-.PHONY: help install proto stack up down demo lint validate test bench cluster cluster-down
+.PHONY: help install proto stack up down demo lint validate test diff bench cluster cluster-down

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.services import Service, free_port
 from tests.support import Pipeline, unique_band, vote
 
 BAND = unique_band("Refused")
@@ -106,3 +108,36 @@ def test_unknown_paths_answer_json(pipeline: Pipeline) -> None:
     reply = pipeline.http.get(f"{pipeline.front}/nope")
     assert reply.status_code == 404
     assert reply.json()["error"] == "not_found"
+
+
+def test_sigterm_under_load_fails_no_request_on_a_kept_connection(pipeline: Pipeline) -> None:
+    """What a load balancer sees on a rollout: SIGTERM turns /readyz to 503 while the front keeps
+    serving on the connection the balancer holds, until the balancer has stopped sending."""
+    settings = pipeline.settings.model_copy(
+        update={"front_bind": f"127.0.0.1:{free_port()}", "front_drain_seconds": 5.0}
+    )
+    front = Service("front", settings).start().wait_ready()
+    assert front.process is not None
+    band = unique_band("Drain")
+    statuses: list[int] = []
+    connections: set[int] = set()
+
+    def post(client: httpx.Client) -> None:
+        response = client.post(f"{front.base_url}/grpc", json=vote(band))
+        statuses.append(response.status_code)
+        connections.add(id(response.extensions["network_stream"]))
+
+    with httpx.Client(timeout=10) as client:
+        for _ in range(20):
+            post(client)
+        front.process.send_signal(signal.SIGTERM)
+        # the balancer keeps sending until its health check sees the endpoint fail...
+        while client.get(f"{front.base_url}/readyz").status_code == 200:
+            post(client)
+        # ...and for as long again as its check interval, here a burst of requests
+        for _ in range(50):
+            post(client)
+    assert front.process.wait(timeout=30) == 0
+    assert set(statuses) == {202}, statuses
+    assert len(connections) == 1, "the client reconnected: the front closed its kept connection"
+    assert pipeline.wait_band_count(band, len(statuses)) == len(statuses)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -10,6 +11,7 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.headless_dns import HeadlessDns
 from tests.services import Service, free_port
 from tests.support import Pipeline, unique_band, vote
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
@@ -98,3 +100,61 @@ def test_the_front_spreads_calls_over_every_server_address(pipeline: Pipeline) -
     finally:
         assert front.stop() == 0
         assert [server.stop() for server in servers] == [0, 0]
+
+
+def test_a_server_added_after_the_front_connected_takes_calls_within_the_connection_age(
+    pipeline: Pipeline,
+) -> None:
+    """A replica PR adds a grpc-server pod: the headless Service's DNS answer grows while the front
+    keeps its channel. The servers end connections at their maximum age; the front then resolves
+    again and the new server takes calls. Without a maximum age it never would."""
+    age, grace, resolution = 2.0, 3.0, 1.0
+    port = free_port()
+    dns_server = HeadlessDns("grpc-server-headless.so1-p2.test")
+
+    def server(address: str) -> Service:
+        settings = pipeline.settings.model_copy(
+            update={
+                "grpc_bind": f"{address}:{port}",
+                "grpc_metrics_bind": f"127.0.0.1:{free_port()}",
+                "grpc_max_connection_age_seconds": age,
+                "grpc_max_connection_age_grace_seconds": grace,
+            }
+        )
+        return Service("grpc-server", settings).start()
+
+    with dns_server.running():
+        servers = [server(address) for address in ("127.0.0.2", "127.0.0.3")]
+        dns_server.addresses = ["127.0.0.2", "127.0.0.3"]
+        front = Service(
+            "front",
+            pipeline.settings.model_copy(
+                update={
+                    "grpc_target": dns_server.target(port),
+                    "front_bind": f"127.0.0.1:{free_port()}",
+                    "grpc_dns_min_resolution_seconds": resolution,
+                }
+            ),
+        )
+        try:
+            for each in servers:
+                each.wait_ready()
+            front.start().wait_ready()
+            band = unique_band("ScaleUp")
+            sent = 0
+            for _ in range(10):
+                assert pipeline.http.post(f"{front.base_url}/grpc", json=vote(band)).status_code == 202
+                sent += 1
+            servers.append(server("127.0.0.4").wait_ready())
+            dns_server.addresses = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+            # every connection reaches its age (+10% jitter), its grace ends, the front resolves again
+            deadline = time.monotonic() + age * 1.1 + grace + resolution + 5
+            while produced_by(servers[2]) == 0 and time.monotonic() < deadline:
+                assert pipeline.http.post(f"{front.base_url}/grpc", json=vote(band)).status_code == 202
+                sent += 1
+            assert produced_by(servers[2]) > 0, f"the new server took no call of {sent}"
+            assert sum(produced_by(each) for each in servers) == sent
+            assert pipeline.wait_band_count(band, sent) == sent
+        finally:
+            assert front.stop() == 0
+            assert [each.stop() for each in servers] == [0] * len(servers)

@@ -48,6 +48,7 @@ def grpc_channel(settings: Settings) -> grpc.aio.Channel:
         options=[
             ("grpc.lb_policy_name", "round_robin"),
             ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.dns_min_time_between_resolutions_ms", int(settings.grpc_dns_min_resolution_seconds * 1e3)),
             ("grpc.max_send_message_length", 4 * MAX_BODY_BYTES),
         ],
     )
@@ -229,7 +230,13 @@ async def run(settings: Settings) -> None:
     channel = grpc_channel(settings)
     log.info("serving", bind=settings.front_bind, grpc_target=settings.grpc_target)
     try:
-        await serve_app(create_app(settings, channel), settings.front_bind, stopping, settings)
+        await serve_app(
+            create_app(settings, channel),
+            settings.front_bind,
+            stopping,
+            settings,
+            drain_seconds=settings.front_drain_seconds,
+        )
     finally:
         await channel.close()
     log.info("stopped")

@@ -76,13 +76,23 @@ class VoteService(votes_pb2_grpc.VoteServiceServicer):
         return accepted
 
 
+def server_options(settings: Settings) -> list[tuple[str, int]]:
+    """Connections end after a maximum age (GOAWAY, then a grace for in-flight calls): gRPC clients
+    resolve DNS again only when a connection ends, so this is how the fronts find new replicas."""
+    return [
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_connection_age_ms", int(settings.grpc_max_connection_age_seconds * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(settings.grpc_max_connection_age_grace_seconds * 1000)),
+    ]
+
+
 async def run(settings: Settings) -> None:
     log = configure_logging(settings, "grpc-server")
     stopping = stop_event()
     producer = ReliableProducer(settings)
     await producer.start()
     health_servicer = health.aio.HealthServicer()
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(options=server_options(settings))
     votes_pb2_grpc.add_VoteServiceServicer_to_server(VoteService(producer, settings), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if server.add_insecure_port(settings.grpc_bind) == 0:

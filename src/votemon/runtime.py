@@ -17,6 +17,7 @@ from quart import Quart, Response
 from votemon.settings import Settings
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+STOPPING_KEY = "VOTEMON_STOPPING"  # app.config entry: the stop event serve_app serves until
 
 
 def configure_logging(settings: Settings, service: str) -> structlog.stdlib.BoundLogger:
@@ -48,15 +49,26 @@ def stop_event() -> asyncio.Event:
     return stopping
 
 
-async def serve_app(app: Quart, bind: str, stopping: asyncio.Event, settings: Settings) -> None:
-    """Serve a Quart app with Hypercorn until `stopping` is set, letting in-flight requests finish."""
+async def serve_app(
+    app: Quart, bind: str, stopping: asyncio.Event, settings: Settings, drain_seconds: float = 0
+) -> None:
+    """Serve a Quart app with Hypercorn until `stopping` is set, letting in-flight requests finish.
+
+    With `drain_seconds`, a set `stopping` first turns /readyz to 503 while the app keeps serving
+    for that long, so that a load balancer takes the endpoint out before any connection closes."""
     config = HypercornConfig()
     config.bind = [bind]
     config.graceful_timeout = settings.shutdown_grace_seconds
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
-    config.keep_alive_timeout = 75
-    await serve(app, config, shutdown_trigger=stopping.wait)
+    config.keep_alive_timeout = settings.keep_alive_timeout_seconds
+    app.config[STOPPING_KEY] = stopping
+
+    async def drained() -> None:
+        await stopping.wait()
+        await asyncio.sleep(drain_seconds)
+
+    await serve(app, config, shutdown_trigger=drained)
 
 
 def metrics_response() -> Response:
@@ -72,6 +84,9 @@ def add_probes(app: Quart, ready: ReadinessCheck) -> None:
 
     @app.get("/readyz")
     async def readyz() -> tuple[dict[str, str], int]:
+        stopping = app.config.get(STOPPING_KEY)
+        if stopping is not None and stopping.is_set():
+            return {"status": "draining"}, 503
         if await ready():
             return {"status": "ready"}, 200
         return {"status": "not ready"}, 503

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     results_bind: str = "127.0.0.1:8081"
 
     grpc_deadline_seconds: float = Field(default=5.0, gt=0)
+    # The server closes (GOAWAY) each client connection after this age, so that clients resolve the
+    # headless Service again and find grpc-server pods added since; in-flight calls get the grace.
+    grpc_max_connection_age_seconds: float = Field(default=30.0, gt=0)
+    grpc_max_connection_age_grace_seconds: float = Field(default=10.0, gt=0)
+    # The front resolves GRPC_TARGET again at most this often (gRPC's own default is 30 s).
+    grpc_dns_min_resolution_seconds: float = Field(default=30.0, gt=0)
     produce_timeout_seconds: float = Field(default=4.0, gt=0)
     producer_linger_ms: int = Field(default=2, ge=0)
     coalesce_window_ms: float = Field(default=2.0, ge=0)  # 0: one Cast call per single vote
@@ -41,5 +47,11 @@ class Settings(BaseSettings):
     dedup_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     rate_window_seconds: int = Field(default=3600, ge=60)
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+    # The front keeps serving this long after SIGTERM with /readyz failing, so that a load balancer
+    # stops sending before the connections close (after the pod's preStop sleep in Kubernetes).
+    front_drain_seconds: float = Field(default=5.0, ge=0)
+    # Idle HTTP keep-alive: longer than the Google load balancer's fixed 600 s backend keep-alive,
+    # so that the server never closes a connection the load balancer is about to reuse (a 502).
+    keep_alive_timeout_seconds: float = Field(default=620.0, gt=0)
     retry_after_seconds: int = Field(default=2, ge=1)
     log_level: str = "info"

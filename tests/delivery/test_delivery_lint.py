@@ -190,3 +190,29 @@ def test_runtime_lock_is_the_tests_locked_set() -> None:
         flags=re.M,
     )
     assert {d.lower() for d in deps} <= set(runtime), "a runtime dependency is missing from the runtime lock"
+
+
+def test_replica_pull_requests_get_a_ci_run() -> None:
+    """A pull request opened with GITHUB_TOKEN starts no workflow; only workflow_dispatch does. The
+    replicas workflow therefore dispatches ci for its branch, after opening the pull request."""
+    ci = load(WORKFLOWS / "ci.yml")
+    assert "workflow_dispatch" in ci[True], "ci cannot be dispatched"
+    job = load(WORKFLOWS / "replicas.yml")["jobs"]["pull-request"]
+    assert job["permissions"].get("actions") == "write"
+    script = "\n".join(step.get("run", "") for step in job["steps"])
+    assert 'gh workflow run ci.yml --ref "$branch"' in script
+    assert script.index("gh pr create") < script.index("gh workflow run ci.yml")
+
+
+def test_pull_requests_get_the_rendered_diff_in_their_summary() -> None:
+    """ci's rendered-diff job runs for pull requests and for the replicas workflow's dispatch, with
+    the kustomize pinned in cluster/versions.env, and writes to the job summary."""
+    job = load(WORKFLOWS / "ci.yml")["jobs"]["rendered-diff"]
+    assert "pull_request" in job["if"] and "workflow_dispatch" in job["if"]
+    script = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "source cluster/versions.env" in script
+    assert "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" in script
+    assert 'scripts/delivery/diff_rendered.py --base "origin/$BASE" --head HEAD' in script
+    assert '--output "$GITHUB_STEP_SUMMARY"' in script
+    checkout = next(step for step in job["steps"] if step.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0, "the base branch must be fetched"

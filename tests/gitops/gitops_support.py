@@ -20,7 +20,7 @@ def env_copy(env: str) -> list[Obj]:
 
 
 def find(objs: list[Obj], kind: str, name: str) -> Obj:
-    matches = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    matches = [o for o in objs if o["kind"] == kind and vm.base_name(o) == name]
     assert len(matches) == 1, f"{kind}/{name}: {len(matches)} rendered"
     return matches[0]
 

@@ -341,3 +341,186 @@ def test_crds_dir_setting_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert "no schema" in vm.schema_errors(kafka, vm.crd_schemas(tmp_path))[0]
     with pytest.raises(FileNotFoundError):
         vm.crd_schemas(tmp_path / "absent")
+
+
+def env_of(name: str) -> Callable[[list[vm.Obj]], list[vm.Obj]]:
+    return lambda objs: container(objs, "Deployment", name).setdefault("env", [])
+
+
+def add_secret_env(name: str, secret: str) -> Mutation:
+    def mutate(objs: list[vm.Obj]) -> None:
+        ref = {"secretKeyRef": {"name": secret, "key": "password"}}
+        env_of(name)(objs).append({"name": "X_PASSWORD", "valueFrom": ref})
+
+    return mutate
+
+
+def without_env(kind: str, name: str, variable: str) -> Mutation:
+    def mutate(objs: list[vm.Obj]) -> None:
+        box = container(objs, kind, name)
+        box["env"] = [e for e in box["env"] if e["name"] != variable]
+
+    return mutate
+
+
+def redis_password_in_args(objs: list[vm.Obj]) -> None:
+    redis = container(objs, "StatefulSet", "redis")
+    redis["env"].append(
+        {"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "redis-auth", "key": "password"}}}
+    )
+    redis["command"], redis["args"] = ["redis-server"], ["--requirepass", "$(REDIS_PASSWORD)"]
+
+
+def dns_to_kube_dns_only(objs: list[vm.Obj]) -> None:
+    rule = find(objs, "NetworkPolicy", "allow-dns")["spec"]["egress"][0]
+    rule["to"] = [peer for peer in rule["to"] if "ipBlock" not in peer]
+
+
+def plain_config_map(objs: list[vm.Obj]) -> None:
+    find(objs, "ConfigMap", "votemon-config")["metadata"]["name"] = "votemon-config"
+    pod(objs)["containers"][0]["envFrom"][0]["configMapRef"]["name"] = "votemon-config"
+
+
+def pod_monitoring(objs: list[vm.Obj]) -> None:
+    objs.append(
+        {
+            "apiVersion": "monitoring.googleapis.com/v1",
+            "kind": "PodMonitoring",
+            "metadata": {"name": "grpc-server", "namespace": "so1-p2"},
+            "spec": {
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "grpc-server"}},
+                "endpoints": [{"port": "metrics", "interval": "30s"}],
+            },
+        }
+    )
+
+
+def open_to_gmp(objs: list[vm.Obj]) -> None:
+    find(objs, "NetworkPolicy", "grpc-server")["spec"]["ingress"].append(
+        {
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gmp-system"}}}],
+            "ports": [{"port": 9101}],
+        }
+    )
+
+
+RUNTIME_CASES: list[tuple[str, Callable[[list[vm.Obj]], list[str]], Mutation, str]] = [
+    (
+        "keep-alive",
+        vm.check_front_drain,
+        set_in(lambda o: find(o, "ConfigMap", "votemon-config"), "data.KEEP_ALIVE_TIMEOUT_SECONDS", "75"),
+        "keep-alive 75",
+    ),
+    ("preStop", vm.check_front_drain, set_in(front, "lifecycle", None), "no preStop"),
+    (
+        "grace period",
+        vm.check_front_drain,
+        set_in(pod, "terminationGracePeriodSeconds", 29),
+        "terminationGracePeriodSeconds 29",
+    ),
+    ("dns cloud dns", vm.check_dns_egress, dns_to_kube_dns_only, "169.254.169.254 (Cloud DNS) on UDP"),
+    ("dns nodelocal", vm.check_dns_egress, dns_to_kube_dns_only, "169.254.20.10 (NodeLocal DNSCache) on TCP"),
+    (
+        "dns kube-dns",
+        vm.check_dns_egress,
+        set_in(lambda o: find(o, "NetworkPolicy", "allow-dns"), "spec.egress", []),
+        "kube-dns pods",
+    ),
+    (
+        "refresh",
+        vm.check_secret_rotation,
+        set_in(lambda o: find(o, "ExternalSecret", "mongodb-auth"), "spec.refreshPolicy", "Periodic"),
+        "ExternalSecret/mongodb-auth: refreshPolicy Periodic",
+    ),
+    (
+        "password argv",
+        vm.check_secret_rotation,
+        redis_password_in_args,
+        "secret REDIS_PASSWORD on the command line",
+    ),
+    ("grafana log", vm.check_grafana, without_env("Deployment", "grafana", "GF_LOG_MODE"), "GF_LOG_MODE"),
+    (
+        "grafana apps",
+        vm.check_grafana,
+        without_env("Deployment", "grafana", "GF_PLUGINS_DISABLE_PLUGINS"),
+        "grafana-lokiexplore-app",
+    ),
+    (
+        "grafana preinstall",
+        vm.check_grafana,
+        lambda o: env_of("grafana")(o).append({"name": "GF_PLUGINS_PREINSTALL_DISABLED", "value": "true"}),
+        "drops GF_PLUGINS_PREINSTALL_SYNC",
+    ),
+    (
+        "config rollout",
+        vm.check_config_rollout,
+        plain_config_map,
+        "Deployment/front: ConfigMap/votemon-config is not generated",
+    ),
+    (
+        "credentials front",
+        vm.check_credentials,
+        add_secret_env("front", "redis-auth"),
+        "Deployment/front: gets Secret/redis-auth",
+    ),
+    (
+        "credentials grpc",
+        vm.check_credentials,
+        add_secret_env("grpc-server", "mongodb-auth"),
+        "Deployment/grpc-server: gets Secret/mongodb-auth",
+    ),
+    (
+        "spread",
+        vm.check_spread,
+        set_in(
+            lambda o: find(o, "Deployment", "results")["spec"]["template"]["spec"],
+            "topologySpreadConstraints",
+            None,
+        ),
+        "Deployment/results: no topologySpreadConstraint on topology.kubernetes.io/zone",
+    ),
+    (
+        "rack",
+        vm.check_spread,
+        set_in(lambda o: find(o, "Kafka", "votes")["spec"]["kafka"], "rack", None),
+        "Kafka/votes: no rack",
+    ),
+    (
+        "gmp",
+        vm.check_gmp,
+        pod_monitoring,
+        "PodMonitoring/grpc-server scrapes port metrics, closed to gmp-system",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "check", "mutate", "needle"), RUNTIME_CASES, ids=[c[0] for c in RUNTIME_CASES]
+)
+def test_runtime_check_fails(
+    name: str, check: Callable[[list[vm.Obj]], list[str]], mutate: Mutation, needle: str
+) -> None:
+    test_env_check_fails(name, check, mutate, needle)
+
+
+def test_gmp_check_passes_once_the_port_is_open_to_gmp_system() -> None:
+    objs = env_copy("gke")
+    pod_monitoring(objs)
+    open_to_gmp(objs)
+    assert vm.check_gmp(objs) == []
+
+
+def test_runtime_rules_fail_on_the_tree_before_issue_12(tmp_path: Path) -> None:
+    """The tree at c1f6d2c (before these fixes) breaks every runtime rule except GMP (no
+    PodMonitoring there)."""
+    import subprocess  # noqa: PLC0415
+
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "c1f6d2c", "base", "overlays", "apps"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)
+    objs = vm.env_objects("gke", root=tmp_path)
+    failing = {label for label, check in vm.env_checks("gke").items() if check(objs)}
+    assert failing == (set(vm.RUNTIME_CHECKS) | set(vm.GKE_RUNTIME_CHECKS)) - {"gmp"}

@@ -127,8 +127,10 @@ def test_redis_and_mongodb_require_authentication() -> None:
     for env in vm.ENVS:
         objs = vm.env_objects(env)
         redis = container(objs, "StatefulSet", "redis")
-        assert "--requirepass" in redis["args"]
-        assert redis["args"][redis["args"].index("--appendonly") + 1] == "yes"
+        # requirepass comes from the mounted Secret into a config file, never onto the command line
+        (script,) = redis["args"]
+        assert "requirepass %s" in script and "/etc/redis-auth/password" in script
+        assert "--appendonly yes" in script
         mongo_env = {e["name"]: e for e in container(objs, "StatefulSet", "mongodb")["env"]}
         assert mongo_env["MONGO_INITDB_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "mongodb-auth"
         config = find(objs, "ConfigMap", "votemon-config")["data"]
