@@ -12,7 +12,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 environment=${1:?usage: $0 dev|gke [--without-operators]}
-without_operators=${2:-}
+options=("${@:2}")
 python=$root/.venv/bin/python
 app=so1-p2-$environment
 upstream=$("$python" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["spec"]["source"]["repoURL"])' \
@@ -20,7 +20,7 @@ upstream=$("$python" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]
 repo=${VOTEMON_REPO_URL:-$upstream}
 say() { printf '>> %s\n' "$*"; }
 
-if [[ $without_operators == --without-operators ]]; then
+if [[ " ${options[*]} " == *" --without-operators "* ]]; then
   for other in dev gke; do
     if [[ $other != "$environment" ]] && argocd app get "so1-p2-$other" >/dev/null 2>&1; then
       say "deleting root so1-p2-$other and what it synced (the local cluster holds one environment)"
@@ -43,6 +43,6 @@ if ! argocd proj get so1-p2-bootstrap -o json | grep -qF "\"$repo\""; then
   argocd proj add-source so1-p2-bootstrap "$repo"
 fi
 say "root app $app from $repo"
-argocd app create --upsert -f <("$python" "$root/scripts/argocd_root_app.py" "$environment" --repo "$repo" $without_operators)
+argocd app create --upsert -f <("$python" "$root/scripts/argocd_root_app.py" "$environment" --repo "$repo" "${options[@]}")
 argocd app wait "$app" --sync --health --timeout "${ARGOCD_WAIT_SECONDS:-600}"
 argocd app list

@@ -15,25 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import yaml
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def render(path: Path) -> list[dict[str, Any]]:
-    """The objects a kustomization renders, with the project's pinned kustomize (as Argo CD does)."""
-    out = subprocess.run(
-        ["kustomize", "build", str(path)],  # noqa: S607 - the pinned kustomize on PATH (make install)
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
+from validate_manifests import REPO, render  # the project's pinned kustomize, as Argo CD runs it
 
 
 def name_regex(names: list[str]) -> str:
@@ -41,10 +27,10 @@ def name_regex(names: list[str]) -> str:
 
 
 def root_app(environment: str, repo: str, without_operators: bool) -> dict[str, Any]:
-    root: dict[str, Any] = yaml.safe_load((REPO_ROOT / "apps" / "root" / f"{environment}.yaml").read_text())
+    root: dict[str, Any] = yaml.safe_load((REPO / "apps" / "root" / f"{environment}.yaml").read_text())
     source = root["spec"]["source"]
     upstream = source["repoURL"]
-    children = render(REPO_ROOT / source["path"])
+    children = render(REPO / source["path"])
     patches: list[dict[str, Any]] = []
     if repo != upstream:
         source["repoURL"] = repo

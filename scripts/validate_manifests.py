@@ -628,8 +628,6 @@ def _app_errors(app: Obj, projects: dict[str, Obj], root: Path) -> list[str]:
         errors.append(f"{where}: chart {source.get('chart')} not pinned to an exact version")
     policy = spec.get("syncPolicy", {})
     errors.extend(_retry_errors(app))
-    if source.get("chart") and "resources-finalizer.argocd.argoproj.io" in app["metadata"].get("finalizers", []):
-        errors.append(f"{where}: a chart with a resources-finalizer: deleting the Application deletes its CRDs")
     automated = policy.get("automated", {})
     if not (automated.get("prune") and automated.get("selfHeal")):
         errors.append(f"{where}: automated sync without prune and selfHeal")
@@ -699,7 +697,11 @@ def wave_errors(objs: list[Obj], wave: Callable[[Obj], int] = wave_of) -> list[s
 
 def check_application_waves(env: str, root: Path = REPO) -> list[str]:
     """wave_errors across an environment's Applications: each object syncs in its Application's wave."""
-    apps = [a for a in render(root / "apps" / env) if a["kind"] == "Application" and a["spec"]["source"].get("path")]
+    apps = [
+        a
+        for a in render(root / "apps" / env)
+        if a["kind"] == "Application" and a["spec"]["source"].get("path")
+    ]
     app_wave: dict[int, int] = {}
     objs: list[Obj] = []
     for app in apps:
@@ -739,6 +741,13 @@ def check_argo_apps(objs: list[Obj], root: Path = REPO) -> list[str]:
     """Children of a root app: paths exist and render, charts pinned, waves, projects allow them."""
     projects = {o["metadata"]["name"]: o for o in objs if o["kind"] == "AppProject"}
     errors = [e for app in objs if app["kind"] == "Application" for e in _app_errors(app, projects, root)]
+    errors.extend(
+        f"{name_of(app)}: a chart with a resources-finalizer: deleting the Application deletes its CRDs"
+        for app in objs
+        if app["kind"] == "Application"
+        and app["spec"]["source"].get("chart")
+        and "resources-finalizer.argocd.argoproj.io" in app["metadata"].get("finalizers", [])
+    )
     errors.extend(
         f"{name_of(p)}: no sync-options Delete=false: deleting the root app would delete its own project"
         for p in projects.values()
@@ -1007,6 +1016,7 @@ def check_gmp(objs: list[Obj]) -> list[str]:
 
 
 RUNTIME_CHECKS: dict[str, Check] = {
+    "namespace kept": check_namespace_kept,
     "dns egress": check_dns_egress,
     "secret rotation": check_secret_rotation,
     "grafana": check_grafana,
@@ -1037,7 +1047,6 @@ ENV_CHECKS: dict[str, Check] = {
     "network policies": check_network_policies,
     "kafka": check_kafka,
     "grpc balancing": check_grpc_balancing,
-    "namespace kept": check_namespace_kept,
 }
 GKE_CHECKS: dict[str, Check] = {"pdbs": check_pdbs}
 

@@ -19,7 +19,11 @@ ENVIRONMENTS = ("dev", "gke")
 # What each environment's root app-of-apps syncs locally (its chart Applications left out) and the
 # path each of those children renders.
 CHILD_PATHS = {
-    env: {"data": f"overlays/{env}/data", "pipeline": f"overlays/{env}", "observability": f"overlays/{env}/observability"}
+    env: {
+        "data": f"overlays/{env}/data",
+        "pipeline": f"overlays/{env}",
+        "observability": f"overlays/{env}/observability",
+    }
     for env in ENVIRONMENTS
 }
 CHILDREN = tuple(CHILD_PATHS["dev"])
@@ -71,7 +75,13 @@ class Cluster:
 
     def run(self, *args: str | Path, stdin: str | None = None, check: bool = True, cwd: Path = ROOT) -> str:
         proc = subprocess.run(
-            [str(a) for a in args], env=self.env, input=stdin, capture_output=True, text=True, cwd=cwd
+            [str(a) for a in args],
+            check=False,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=cwd,
         )
         if check and proc.returncode != 0:
             raise CommandFailed(proc.returncode, proc.args, proc.stdout, proc.stderr)
@@ -112,7 +122,7 @@ class Cluster:
         manifests; for any other commit Argo CD only compares, and finds it Synced)."""
 
         def synced() -> Obj:
-            status = self.application(app).get("status", {})
+            status: Obj = self.application(app).get("status", {})
             assert status.get("sync", {}).get("status") == "Synced", status.get("sync")
             assert status["sync"].get("revision") == revision, (status["sync"].get("revision"), revision)
             operation = status.get("operationState", {})

@@ -90,7 +90,10 @@ NOT_HEALTHY_LOCALLY = {
         ("ExternalSecret", "grafana-admin"): ("Progressing", "Waiting for ExternalSecret"),
     },
     "pipeline": {
-        ("HorizontalPodAutoscaler", "consumer"): ("Degraded", "the HPA was unable to compute the replica count"),
+        ("HorizontalPodAutoscaler", "consumer"): (
+            "Degraded",
+            "the HPA was unable to compute the replica count",
+        ),
         ("Ingress", "front"): ("Progressing", ""),
     },
     "observability": {},
@@ -109,14 +112,25 @@ def test_health_is_what_the_controllers_here_say(dev: Cluster, app: str) -> None
         expected = NOT_HEALTHY_LOCALLY[app]
         assert unhealthy.keys() == expected.keys(), unhealthy
         for key, (status, message) in expected.items():
-            assert unhealthy[key][0] == status and unhealthy[key][1].startswith(message), (key, unhealthy[key])
+            assert unhealthy[key][0] == status and unhealthy[key][1].startswith(message), (
+                key,
+                unhealthy[key],
+            )
 
     eventually(settled)
 
 
 def test_a_replica_pull_request_rolls_out(dev: Cluster, checkout: GitCheckout) -> None:
-    checkout.run(python(), DELIVERY / "set_replicas.py", "grpc-server", "3", "--root", checkout.path,
-                 "--overlay", "overlays/dev")
+    checkout.run(
+        python(),
+        DELIVERY / "set_replicas.py",
+        "grpc-server",
+        "3",
+        "--root",
+        checkout.path,
+        "--overlay",
+        "overlays/dev",
+    )
     assert checkout.git("diff", "--stat").count("|") == 1, "one file changes"
     revision = checkout.commit_and_push("grpc-server: 3 replicas")
     dev.synced_at("pipeline", revision, applied=True)
@@ -124,9 +138,21 @@ def test_a_replica_pull_request_rolls_out(dev: Cluster, checkout: GitCheckout) -
     assert deployment["spec"]["replicas"] == 3
 
 
-def test_autoscaler_bounds_reach_the_hpa_and_argo_cd_lets_it_scale(dev: Cluster, checkout: GitCheckout) -> None:
-    checkout.run(python(), DELIVERY / "set_replicas.py", "consumer", "3", "--max", "6", "--root", checkout.path,
-                 "--overlay", "overlays/dev")
+def test_autoscaler_bounds_reach_the_hpa_and_argo_cd_lets_it_scale(
+    dev: Cluster, checkout: GitCheckout
+) -> None:
+    checkout.run(
+        python(),
+        DELIVERY / "set_replicas.py",
+        "consumer",
+        "3",
+        "--max",
+        "6",
+        "--root",
+        checkout.path,
+        "--overlay",
+        "overlays/dev",
+    )
     revision = checkout.commit_and_push("consumer: 3 to 6 replicas")
     dev.synced_at("pipeline", revision, applied=True)
     hpa = dev.get("horizontalpodautoscaler", "consumer")
@@ -143,8 +169,18 @@ def test_autoscaler_bounds_reach_the_hpa_and_argo_cd_lets_it_scale(dev: Cluster,
 
 def test_an_image_bump_by_digest_reaches_every_service(dev: Cluster, checkout: GitCheckout) -> None:
     digest = "sha256:" + "5e" * 32
-    checkout.run(python(), DELIVERY / "bump_image.py", "--new-name", "ghcr.io/so1-p2/votemon", "--digest", digest,
-                 "--root", checkout.path, "--overlay", "overlays/dev")
+    checkout.run(
+        python(),
+        DELIVERY / "bump_image.py",
+        "--new-name",
+        "ghcr.io/so1-p2/votemon",
+        "--digest",
+        digest,
+        "--root",
+        checkout.path,
+        "--overlay",
+        "overlays/dev",
+    )
     revision = checkout.commit_and_push("votemon image by digest")
     dev.synced_at("pipeline", revision, applied=True)
     for name in SERVICES:
@@ -171,19 +207,39 @@ def test_drift_is_repaired(dev: Cluster) -> None:
     rolled_out(dev, "results")
 
 
-def test_data_resyncs_after_a_change_and_the_statefulsets_stay_valid(dev: Cluster, checkout: GitCheckout) -> None:
+def test_data_resyncs_after_a_change_and_the_statefulsets_stay_valid(
+    dev: Cluster, checkout: GitCheckout
+) -> None:
     before = {name: dev.get("statefulset", name)["metadata"]["generation"] for name in ("redis", "mongodb")}
     pod_annotation = {"spec": {"template": {"metadata": {"annotations": {"votemon.test/resync": "1"}}}}}
-    patch = json.dumps({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "any"}, **pod_annotation})
-    checkout.run("kustomize", "edit", "add", "patch", "--kind", "StatefulSet", "--patch", patch,
-                 within="overlays/dev/data")
+    patch = json.dumps(
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "any"}, **pod_annotation}
+    )
+    checkout.run(
+        "kustomize",
+        "edit",
+        "add",
+        "patch",
+        "--kind",
+        "StatefulSet",
+        "--patch",
+        patch,
+        within="overlays/dev/data",
+    )
     revision = checkout.commit_and_push("data: annotate the StatefulSets' pods")
     dev.synced_at("data", revision, applied=True)
     after = {name: dev.get("statefulset", name)["metadata"]["generation"] for name in ("redis", "mongodb")}
     assert all(after[n] == before[n] + 1 for n in before), (before, after)
     # What this repository renders applies cleanly over what Argo CD synced: no immutable field moved.
-    dev.kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-",
-                stdin=dev.render("overlays/dev/data"))
+    dev.kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--dry-run=server",
+        "-f",
+        "-",
+        stdin=dev.render("overlays/dev/data"),
+    )
 
 
 def manifests(text: str) -> dict[tuple[str, str], Any]:

@@ -15,7 +15,9 @@ from tests.cluster.cluster_support import CHILD_PATHS, ENVIRONMENTS, Cluster, in
 
 pytestmark = pytest.mark.cluster
 SYNCED_PATHS = [
-    (env, path) for env in ENVIRONMENTS for path in [*CHILD_PATHS[env].values(), f"apps/{env}", "apps/projects"]
+    (env, path)
+    for env in ENVIRONMENTS
+    for path in [*CHILD_PATHS[env].values(), f"apps/{env}", "apps/projects"]
 ]
 
 
@@ -33,8 +35,15 @@ def scratch(cluster: Cluster) -> Iterator[Cluster]:
 def test_the_api_server_accepts_every_object_strictly(scratch: Cluster, env: str, path: str) -> None:
     rendered = in_namespace(scratch.render(path), f"votemon-{env}")
     out = scratch.kubectl(
-        "apply", "--server-side", "--force-conflicts", "--dry-run=server", "--validate=strict",
-        "--field-manager=votemon-tests", "-f", "-", stdin=rendered,
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--dry-run=server",
+        "--validate=strict",
+        "--field-manager=votemon-tests",
+        "-f",
+        "-",
+        stdin=rendered,
     )
     objects = [o for o in yaml.safe_load_all(rendered) if o]
     assert out.count("(server dry run)") == len(objects), out
@@ -57,7 +66,10 @@ def test_applying_twice_changes_nothing(scratch: Cluster, env: str) -> None:
     def generations() -> dict[str, int]:
         scratch.kubectl("apply", "--server-side", "--field-manager=votemon-tests", "-f", "-", stdin=manifest)
         listed = json.loads(scratch.kubectl("get", "-f", "-", "-o", "json", stdin=manifest))
-        return {f"{o['kind']}/{o['metadata']['name']}": o["metadata"].get("generation", 0) for o in listed["items"]}
+        return {
+            f"{o['kind']}/{o['metadata']['name']}": o["metadata"].get("generation", 0)
+            for o in listed["items"]
+        }
 
     first = generations()
     assert generations() == first

@@ -9,8 +9,18 @@ from tests.cluster.cluster_support import CHILDREN, Cluster
 
 pytestmark = pytest.mark.cluster
 # Kinds whose health only an operator's controller (or a cloud) can make Healthy.
-OPERATED = {"Kafka", "KafkaNodePool", "KafkaTopic", "ExternalSecret", "SecretStore", "ScaledObject", "Gateway",
-            "HTTPRoute", "PodMonitoring", "Service"}
+OPERATED = {
+    "Kafka",
+    "KafkaNodePool",
+    "KafkaTopic",
+    "ExternalSecret",
+    "SecretStore",
+    "ScaledObject",
+    "Gateway",
+    "HTTPRoute",
+    "PodMonitoring",
+    "Service",
+}
 
 
 def test_every_gke_application_syncs(gke: Cluster) -> None:

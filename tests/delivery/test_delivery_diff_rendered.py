@@ -11,7 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from delivery_helpers import REPO
+
+from tests.delivery.delivery_helpers import REPO
 
 SCRIPT = REPO / "scripts" / "delivery" / "diff_rendered.py"
 GIT_ENV = {

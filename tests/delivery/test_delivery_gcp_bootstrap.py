@@ -11,7 +11,8 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from delivery_helpers import REPO
+
+from tests.delivery.delivery_helpers import REPO
 
 SCRIPT = REPO / "scripts" / "gcp-bootstrap.sh"
 UPSTREAM = ("https://github.com/so1-p2/votemon.git", "so1-p2-prod", "ghcr.io/so1-p2/")

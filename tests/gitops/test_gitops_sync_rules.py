@@ -8,7 +8,9 @@ import copy
 import shutil
 from pathlib import Path
 
-from gitops_support import REPO, find, vm
+import validate_manifests as vm
+
+from tests.gitops.gitops_support import REPO, find
 
 
 def gke_data() -> list[vm.Obj]:
@@ -38,7 +40,9 @@ def test_an_empty_network_policy_list_fails() -> None:
     objs = gke_data()
     assert vm.check_idempotent_apply(objs) == []
     find(objs, "NetworkPolicy", "redis")["spec"]["egress"] = []
-    assert vm.check_idempotent_apply(objs) == ["NetworkPolicy/redis: spec.egress: [] (drop it; policyTypes denies egress)"]
+    assert vm.check_idempotent_apply(objs) == [
+        "NetworkPolicy/redis: spec.egress: [] (drop it; policyTypes denies egress)"
+    ]
 
 
 def test_an_application_without_retry_fails() -> None:
@@ -63,10 +67,14 @@ def test_argo_files_without_namespace_or_a_root_without_retry_fail(tmp_path: Pat
 def test_deleting_an_application_cannot_take_the_namespace_projects_or_crds_with_it() -> None:
     apps = copy.deepcopy(list(vm.render(REPO / "apps" / "gke")))
     assert vm.check_argo_apps(apps) == []
-    find(apps, "Application", "strimzi-operator")["metadata"]["finalizers"] = ["resources-finalizer.argocd.argoproj.io"]
+    find(apps, "Application", "strimzi-operator")["metadata"]["finalizers"] = [
+        "resources-finalizer.argocd.argoproj.io"
+    ]
     del find(apps, "AppProject", "so1-p2-bootstrap")["metadata"]["annotations"]
     errors = vm.check_argo_apps(apps)
-    assert any(e.startswith("Application/strimzi-operator: a chart with a resources-finalizer") for e in errors)
+    assert any(
+        e.startswith("Application/strimzi-operator: a chart with a resources-finalizer") for e in errors
+    )
     assert any(e.startswith("AppProject/so1-p2-bootstrap: no sync-options Delete=false") for e in errors)
     objs = gke_data()
     assert vm.check_namespace_kept(objs) == []
