@@ -27,7 +27,7 @@ DATA = HERE / "data" / "votes.json"
 async def snapshot(settings: Settings) -> tuple[dict[str, Any], int]:
     redis, mongo = redis_client(settings), mongo_client(settings)
     try:
-        return await Tally(redis, settings).totals(), await VoteLog(mongo, settings).count()
+        return await Tally(redis, settings).totals(), await VoteLog(mongo, settings).estimated_count()
     finally:
         await redis.aclose()
         await mongo.close()

@@ -19,6 +19,7 @@ from votemon.votes import AcceptedVote
 
 DUPLICATE_KEY = 11000
 LOGS = "logs"
+READ_TIME_LIMIT_MS = 2000
 
 
 def mongo_client(settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
@@ -73,10 +74,10 @@ class VoteLog:
             return int(error.details.get("nInserted", 0))
         return len(result.inserted_ids)
 
-    async def latest(self, limit: int) -> list[dict[str, Any]]:
-        """The newest `limit` votes, newest first."""
-        cursor = self._logs.find({}, sort=[("accepted_at", DESCENDING), ("_id", DESCENDING)], limit=limit)
-        return [document async for document in cursor]
+    async def estimated_count(self, max_time_ms: int = READ_TIME_LIMIT_MS) -> int:
+        """The number of documents from the collection's metadata (no scan), for reports.
 
-    async def count(self) -> int:
-        return await self._logs.count_documents({})
+        Every read here carries a server-side time limit (maxTimeMS): a client that gives up
+        leaves nothing running. Nothing in the pipeline's hot path reads this collection: the
+        results API reads the latest votes from Redis (`votes:latest`)."""
+        return await self._logs.estimated_document_count(maxTimeMS=max_time_ms)
