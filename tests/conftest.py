@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 import uuid
@@ -16,10 +17,13 @@ import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from tests.services import Service, test_settings
+from bench.seed import count_votes
+from tests.services import Service, free_port, test_settings
 from votemon.kafka import create_topics
 from votemon.settings import Settings
 from votemon.store import tally
+from votemon.store.tally import Tally, redis_client
+from votemon.votes import utc_now
 
 T = TypeVar("T")
 
@@ -173,3 +177,54 @@ def pipeline() -> Iterator[Pipeline]:
     mongo.drop_database(settings.mongo_database)
     mongo.close()
     assert exits == dict.fromkeys(services, 0), f"SIGTERM must end every service cleanly: {exits}"
+
+
+def store_settings(database: int, **overrides: Any) -> Settings:
+    """Settings for a results service or a counting step on Redis database `database` of the test
+    Redis server, with MongoDB at a closed port: whatever works then never reads the vote log."""
+    redis_server = test_settings().redis_url.rsplit("/", 1)[0]
+    return test_settings(
+        redis_url=f"{redis_server}/{database}", mongo_uri=f"mongodb://127.0.0.1:{free_port()}/", **overrides
+    )
+
+
+def count(settings: Settings, start: int, stop: int, prefix: str, partition: int = 0) -> int:
+    """Count generated votes [start, stop) with the consumer's own script (bench/seed.py), the
+    newest accepted now; returns how many were counted. Runs its own event loop on a thread of
+    its own, so it also works beside Playwright's."""
+
+    async def run() -> int:
+        client = redis_client(settings)
+        try:
+            return await count_votes(Tally(client, settings), start, stop, utc_now(), stop, prefix, partition)
+        finally:
+            await client.aclose()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, run()).result()
+
+
+@dataclass
+class LargeStore:
+    """Redis database 11 holding what the consumer leaves after counting `votes` votes."""
+
+    settings: Settings
+    client: redis.Redis
+    votes: int
+    prefix: str
+
+    def newest_ids(self, n: int) -> list[str]:
+        return [f"{self.prefix}-{i:010d}" for i in range(self.votes - 1, self.votes - 1 - n, -1)]
+
+
+@pytest.fixture(scope="session")
+def large_store() -> Iterator[LargeStore]:
+    """200,000 votes counted by the consumer's script, seeded directly (about 10 s)."""
+    settings = store_settings(11, dedup_window_seconds=5)
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client.flushdb()
+    votes, prefix = 200_000, f"large-{uuid.uuid4().hex[:6]}"
+    assert count(settings, 0, votes, prefix) == votes
+    yield LargeStore(settings, client, votes, prefix)
+    client.flushdb()
+    client.close()

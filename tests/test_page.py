@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import Pipeline, unique_band, vote
+from tests.conftest import LargeStore, Pipeline, count, unique_band, vote
 from tests.services import ROOT, Service, free_port
 
 pytestmark = pytest.mark.stack
@@ -47,6 +47,8 @@ SHOWS_VOTES = f"""([loud, quiet, ids]) => {{
   const votes = (label) => ({VOTES_OF})('band-bars', label);
   return votes(loud) === 40 && votes(quiet) === 20 && JSON.stringify(shown) === JSON.stringify(ids);
 }}"""
+SHOWS_LOG = """(ids) => JSON.stringify([...document.querySelectorAll('#log li')].map((li) => li.dataset.id))
+  === JSON.stringify(ids)"""
 LOG_ROWS = """() => [...document.querySelectorAll('#log li')].map((li) => ({
   id: li.dataset.id,
   cells: [...li.children].map((span) => span.textContent),
@@ -165,6 +167,40 @@ def test_page_shows_new_votes_within_two_seconds(pipeline: Pipeline, browser: Br
         assert tab.foreign_requests() == [], "the page must load nothing from elsewhere"
         assert tab.errors == [], "console errors (CSP violations show here)"
         tab.screenshot("page-live.png")
+
+
+def test_page_on_a_large_store_shows_the_newest_votes(large_store: LargeStore, browser: Browser) -> None:
+    """200,000 votes counted (and MongoDB unreachable): the page is live, and votes counted after
+    it opened come first in its log within 2 seconds."""
+    results = Service("results", large_store.settings).start().wait_ready()
+    try:
+        with viewer(browser, results.base_url) as tab:
+            tab.wait_state("live", 10)
+            assert [row["id"] for row in tab.log_rows()] == large_store.newest_ids(20)
+            fresh = f"fresh-{large_store.prefix}"
+            assert (
+                count(large_store.settings, large_store.votes, large_store.votes + 20, fresh, partition=1)
+                == 20
+            )
+            counted = time.monotonic()
+            newest = [f"{fresh}-{i:010d}" for i in reversed(range(large_store.votes, large_store.votes + 20))]
+            tab.page.wait_for_function(
+                SHOWS_LOG,
+                arg=newest,
+                timeout=LIVE_WITHIN_S * 1000,
+                polling=50,
+            )
+            assert time.monotonic() - counted < LIVE_WITHIN_S
+            tab.page.wait_for_function(
+                "(total) => document.getElementById('total').dataset.value === String(total)",
+                arg=large_store.votes + 20,
+                timeout=LIVE_WITHIN_S * 1000,
+            )
+            assert tab.page.is_hidden("#banner")
+            assert tab.errors == []
+            tab.screenshot("page-large-store.png")
+    finally:
+        assert results.stop() == 0
 
 
 class Gate:
