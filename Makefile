@@ -39,7 +39,9 @@ lint: install ## ruff and mypy --strict
 test: stack lint ## every test, against the real Kafka, Redis and FerretDB
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 
-bench: stack ## the side-by-side performance benchmark (not part of make test)
+BENCH_SIZES ?= 0,1000000,10000000
+bench: stack ## the side-by-side performance benchmark, then the results endpoints at BENCH_SIZES stored votes
 	$(PY) -m bench
+	$(PY) -m bench.results_scale --sizes $(BENCH_SIZES) $(BENCH_SCALE_ARGS)
 
 .PHONY: help install proto stack up down demo lint test bench
