@@ -184,6 +184,11 @@ class Tally:
         members = await self._redis.zrevrange(LATEST, 0, min(limit, LATEST_SIZE) - 1)
         return [parse_latest_entry(str(member)) for member in members]
 
+    async def memory(self) -> tuple[int, int]:
+        """(used_memory, maxmemory) in bytes, from INFO memory; maxmemory 0 means no limit."""
+        info = await self._redis.info("memory")
+        return int(info["used_memory"]), int(info.get("maxmemory", 0))
+
     async def ping(self) -> bool:
         return bool(await self._redis.ping())
 
