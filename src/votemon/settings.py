@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     coalesce_max_votes: int = Field(default=500, ge=1, le=1000)
     consumer_max_records: int = Field(default=2000, ge=1)
     # A vote id counted less than this long ago is not counted again (README: "Dedupe window").
-    dedup_window_seconds: int = Field(default=300, ge=1, le=24 * 3600)
+    dedup_window_seconds: int = Field(default=120, ge=1, le=24 * 3600)
     rate_window_seconds: int = Field(default=3600, ge=60)
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
     retry_after_seconds: int = Field(default=2, ge=1)
