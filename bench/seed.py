@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 
 from votemon.store import tally
 from votemon.store.tally import Tally
+from votemon.store.vote_log import log_document
 from votemon.votes import AcceptedVote
 
 BANDS = ("Alux Nahual", "Bohemia Suburbana", "Café Tacvba", "Мумий Тролль")
@@ -43,21 +44,6 @@ def seeded_vote(i: int, newest: datetime, total: int, prefix: str = "seed") -> A
         rank=f"{i % 10}.5",
         accepted_at=newest - timedelta(milliseconds=total - 1 - i),
     )
-
-
-def log_document(vote: AcceptedVote, offset: int, counted_at: datetime) -> dict[str, Any]:
-    """The consumer's document (VoteLog.insert)."""
-    return {
-        "_id": vote.id,
-        "name": vote.name,
-        "album": vote.album,
-        "year": vote.year,
-        "rank": vote.rank,
-        "accepted_at": vote.accepted_at,
-        "counted_at": counted_at,
-        "partition": 0,
-        "offset": offset,
-    }
 
 
 def batches(start: int, stop: int, size: int) -> Iterator[range]:
@@ -121,7 +107,7 @@ async def seed_log(
     async def worker() -> None:
         nonlocal done
         for chunk in chunks:  # the workers share one iterator
-            documents = [log_document(seeded_vote(i, newest, total), i, counted_at) for i in chunk]
+            documents = [log_document(seeded_vote(i, newest, total), 0, i, counted_at) for i in chunk]
             await logs.insert_many(documents, ordered=False)
             done += len(chunk)
             if progress and done % (LOG_BATCH * 50) < LOG_BATCH:

@@ -33,6 +33,21 @@ def mongo_client(settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
     )
 
 
+def log_document(vote: AcceptedVote, partition: int, offset: int, counted_at: datetime) -> dict[str, Any]:
+    """The log document of one vote (the shape above)."""
+    return {
+        "_id": vote.id,
+        "name": vote.name,
+        "album": vote.album,
+        "year": vote.year,
+        "rank": vote.rank,
+        "accepted_at": vote.accepted_at,
+        "counted_at": counted_at,
+        "partition": partition,
+        "offset": offset,
+    }
+
+
 class VoteLog:
     """Inserts log documents (the consumer) and reads the latest ones (the results API)."""
 
@@ -51,20 +66,7 @@ class VoteLog:
         """
         if not votes:
             return 0
-        documents = [
-            {
-                "_id": vote.id,
-                "name": vote.name,
-                "album": vote.album,
-                "year": vote.year,
-                "rank": vote.rank,
-                "accepted_at": vote.accepted_at,
-                "counted_at": counted_at,
-                "partition": partition,
-                "offset": offset,
-            }
-            for offset, vote in votes
-        ]
+        documents = [log_document(vote, partition, offset, counted_at) for offset, vote in votes]
         try:
             result = await self._logs.insert_many(documents, ordered=False)
         except BulkWriteError as error:
