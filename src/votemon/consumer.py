@@ -41,6 +41,7 @@ from votemon.store.vote_log import VoteLog, mongo_client
 from votemon.votes import AcceptedVote, utc_now
 
 COUNTED = Counter("votes_counted_total", "Votes counted in Redis for the first time")
+LOGGED = Counter("votes_logged_total", "Log documents inserted into MongoDB for the first time")
 REPLAYED = Counter("votes_replayed_total", "Votes skipped because they were counted before")
 DEAD_LETTERS = Counter(
     "votes_dead_letter_total", "Records that were not votes, sent to the dead-letter topic"
@@ -153,7 +154,7 @@ class VoteCounter:
         if dead:
             await self.retrying("dead-letter", lambda: self._send_dead_letters(dead))
         now = utc_now()
-        await self.retrying("mongo", lambda: self._log.insert(tp.partition, votes, now))
+        LOGGED.inc(await self.retrying("mongo", lambda: self._log.insert(tp.partition, votes, now)))
         span = (records[0].offset, records[-1].offset + 1)
         counted = await self.retrying("redis", lambda: self._tally.count(tp.topic, tp.partition, span, votes))
         if counted.rewind_to is not None:

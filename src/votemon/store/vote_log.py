@@ -19,7 +19,6 @@ from votemon.votes import AcceptedVote
 
 DUPLICATE_KEY = 11000
 LOGS = "logs"
-READ_TIME_LIMIT_MS = 2000
 
 
 def mongo_client(settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
@@ -49,7 +48,10 @@ def log_document(vote: AcceptedVote, partition: int, offset: int, counted_at: da
 
 
 class VoteLog:
-    """Inserts log documents (the consumer) and reads the latest ones (the results API)."""
+    """Inserts log documents (the consumer). Nothing in the pipeline reads the log back: the
+    results API reads the latest votes from Redis (`votes:latest`). On FerretDB's SQLite backend
+    every query scans the collection (no pushdown, even of `_id` equality: a lookup of a recent id
+    took over 10 s at 10M documents), so a read here would grow with the votes."""
 
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], settings: Settings) -> None:
         self._logs: AsyncCollection[dict[str, Any]] = client[settings.mongo_database][LOGS]
@@ -75,11 +77,3 @@ class VoteLog:
                 raise
             return int(error.details.get("nInserted", 0))
         return len(result.inserted_ids)
-
-    async def estimated_count(self, max_time_ms: int = READ_TIME_LIMIT_MS) -> int:
-        """The number of documents from the collection's metadata (no scan), for reports.
-
-        Every read here carries a server-side time limit (maxTimeMS): a client that gives up
-        leaves nothing running. Nothing in the pipeline's hot path reads this collection: the
-        results API reads the latest votes from Redis (`votes:latest`)."""
-        return await self._logs.estimated_document_count(maxTimeMS=max_time_ms)
