@@ -7,7 +7,7 @@
 | votes:by-album     | hash   | "band / album" -> votes                                    |
 | votes:per-second   | hash   | unix second (accepted_at) -> votes; the last hour          |
 | votes:latest       | zset   | the newest LATEST_SIZE votes (score: accepted_at in µs)    |
-| votes:seen:<n>     | set    | ids counted in Redis-clock bucket n; expires whole         |
+| votes:dedupe:<n>   | set    | ids counted in Redis-clock bucket n; expires whole         |
 | votes:offsets      | hash   | "topic:partition" -> next Kafka offset to count            |
 
 Counting a batch and storing its partition's next offset happen in one Lua script, so the
@@ -40,7 +40,7 @@ BY_BAND = "votes:by-band"
 BY_ALBUM = "votes:by-album"
 PER_SECOND = "votes:per-second"
 LATEST = "votes:latest"
-SEEN_PREFIX = "votes:seen:"
+SEEN_PREFIX = "votes:dedupe:"  # not votes:seen:, the old per-id keys (a numeric id could clash)
 OFFSETS = "votes:offsets"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_SIZE = 100  # the most /api/logs may ask for
