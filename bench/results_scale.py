@@ -205,7 +205,8 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     lines = [
         "# Results endpoints against stored votes",
         "",
-        f"`python -m bench.results_scale --sizes {args.sizes} --requests {args.requests}` "
+        f"`python -m bench.results_scale{' --keep' if args.keep else ''} --sizes {args.sizes} "
+        f"--requests {args.requests}` "
         f"at {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}; sequential requests, one client, loopback.",
         "",
         header,
