@@ -61,7 +61,9 @@ def test_dedupe_memory_does_not_grow_with_a_second_batch_after_the_window(
     sets_after, ids_after, size_after = dedupe_state(client)
     assert int(client.get(tally.TOTAL) or 0) == 2 * N
     assert ids_after == N, f"{ids_after} ids kept after {2 * N} votes: the first batch's stayed"
-    assert size_after <= size * 1.1, f"dedupe bytes grew from {size} to {size_after}"
+    # Keeping the first batch would double the bytes; the same N ids take up to ~20 % more or less
+    # depending on how they split across sets (hash tables grow by powers of two).
+    assert size_after <= size * 1.5, f"dedupe bytes grew from {size} to {size_after}"
     assert sets_after <= WINDOW + 2
     assert client.zcard(tally.LATEST) == tally.LATEST_SIZE
 
