@@ -56,8 +56,10 @@ cluster-down: ## stop the local control plane and Argo CD (state kept in .local/
 diff: install ## rendered diff per Argo CD Application and environment, BASE (default main) against the working tree
 	scripts/delivery/diff_rendered.py --base $(or $(BASE),main)
 
-bench: stack ## the performance benchmark and the page's latency (not part of make test)
+BENCH_SIZES ?= 0,1000000,10000000
+bench: stack ## the performance benchmark, the page's latency, the results endpoints at BENCH_SIZES stored votes
 	$(PY) -m bench
 	$(PY) -m bench.page
+	$(PY) -m bench.results_scale --sizes $(BENCH_SIZES) $(BENCH_SCALE_ARGS)
 
 .PHONY: help install proto stack up down demo lint validate test diff bench cluster cluster-down

@@ -10,27 +10,36 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from votemon.settings import Settings
 from votemon.store.tally import Tally, redis_client
-from votemon.store.vote_log import VoteLog, mongo_client
 
 HERE = Path(__file__).parent
 DATA = HERE / "data" / "votes.json"
 
 
-async def snapshot(settings: Settings) -> tuple[dict[str, Any], int]:
-    redis, mongo = redis_client(settings), mongo_client(settings)
+async def snapshot(settings: Settings) -> dict[str, Any]:
+    redis = redis_client(settings)
     try:
-        return await Tally(redis, settings).totals(), await VoteLog(mongo, settings).count()
+        return await Tally(redis, settings).totals()
     finally:
         await redis.aclose()
-        await mongo.close()
+
+
+def logged(settings: Settings) -> int:
+    """Log documents the consumer inserted into MongoDB (acknowledged), from its metrics: a count
+    of the log itself scans it on FerretDB (minutes at millions of votes)."""
+    metrics = httpx.get(f"http://{settings.consumer_metrics_bind}/metrics", timeout=5).text
+    found = re.search(r"^votes_logged_total ([0-9.e+]+)$", metrics, re.MULTILINE)
+    return int(float(found.group(1))) if found else 0
 
 
 def counts(totals: dict[str, Any]) -> collections.Counter[str]:
@@ -63,19 +72,19 @@ def main() -> int:
     expected.update(v["name"] for v in votes)
     expected.update(f"{v['name']} / {v['album']}" for v in votes)
 
-    before, logs_before = asyncio.run(snapshot(settings))
+    before, logs_before = asyncio.run(snapshot(settings)), logged(settings)
     stats = run_locust(front, out, users=20)
     sent, refused = stats["sent"], stats["failed"]
     accepted = sent - refused
 
     deadline = time.monotonic() + 60
     while True:
-        after, logs_after = asyncio.run(snapshot(settings))
+        after = asyncio.run(snapshot(settings))
         counted = counts(after) - counts(before)
         if counted["total"] >= accepted or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    logged = logs_after - logs_before
+    in_log = logged(settings) - logs_before
 
     print(f"\n{'':<42}{'expected':>10}{'counted':>10}")
     for key in sorted(expected, key=lambda k: (k != "total", "/" in k, k)):
@@ -84,7 +93,7 @@ def main() -> int:
     print(f"  answered 202 (accepted)           {accepted:>10}")
     print(f"  refused                           {refused:>10}")
     print(f"  counted in Redis (votes:total)    {counted['total']:>10}")
-    print(f"  logs in MongoDB (votes.logs)      {logged:>10}")
+    print(f"  logged in MongoDB (votes.logs)    {in_log:>10}")
     print(f"  latency p50 / p95 / p99 (ms)      {stats['p50_ms']} / {stats['p95_ms']} / {stats['p99_ms']}")
     print(f"  throughput (requests/s)           {stats['requests_per_second']:>10.1f}")
     print("\n  services:")
@@ -101,7 +110,7 @@ def main() -> int:
     )
     print(f"    Locust report    {out / 'demo.html'}")
 
-    exact = counted["total"] == accepted == logged and (refused or counted == expected)
+    exact = counted["total"] == accepted == in_log and (refused or counted == expected)
     print(
         "\nRESULT:",
         "every accepted vote counted exactly once" if exact else "MISMATCH between accepted and counted",

@@ -3,16 +3,18 @@ they build on are in tests/support.py, which the tests import."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from tests.services import test_settings
-from tests.support import Pipeline, StackNotRunningError, running_pipeline
+from tests.support import LargeStore, Pipeline, StackNotRunningError, count, running_pipeline, store_settings
 
 # The fixtures that need the local stack. A test that uses one, directly or through another fixture,
 # is marked `stack`, so `pytest -m "not stack"` (make validate) selects none of them.
-STACK_FIXTURES = frozenset({"pipeline"})
+STACK_FIXTURES = frozenset({"pipeline", "large_store"})
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -29,3 +31,16 @@ def pipeline() -> Iterator[Pipeline]:
             yield started
     except StackNotRunningError as error:
         pytest.fail(str(error))
+
+
+@pytest.fixture(scope="session")
+def large_store() -> Iterator[LargeStore]:
+    """200,000 votes counted by the consumer's script, seeded directly (about 10 s)."""
+    settings = store_settings(11, dedup_window_seconds=5)
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client.flushdb()
+    votes, prefix = 200_000, f"large-{uuid.uuid4().hex[:6]}"
+    assert count(settings, 0, votes, prefix) == votes
+    yield LargeStore(settings, client, votes, prefix)
+    client.flushdb()
+    client.close()

@@ -4,6 +4,7 @@ waits on facts (not on the clock). Plain module: the fixtures in conftest.py use
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 import uuid
@@ -17,10 +18,13 @@ import redis
 import tenacity
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from tests.services import Service
+from bench.seed import count_votes
+from tests.services import Service, free_port, test_settings
 from votemon.kafka import create_topics
 from votemon.settings import Settings
 from votemon.store import tally
+from votemon.store.tally import Tally, redis_client
+from votemon.votes import utc_now
 
 T = TypeVar("T")
 
@@ -218,3 +222,41 @@ def wait_caught_up(counters: redis.Redis, kafka: KafkaProbe, topic: str, timeout
         return all(stored.get(partition, 0) == end for partition, end in ends.items())
 
     wait_until(caught_up, timeout, f"the consumer did not count everything in {topic}")
+
+
+def store_settings(database: int, **overrides: Any) -> Settings:
+    """Settings for a results service or a counting step on Redis database `database` of the test
+    Redis server, with MongoDB at a closed port: whatever works then never reads the vote log."""
+    redis_server = test_settings().redis_url.rsplit("/", 1)[0]
+    return test_settings(
+        redis_url=f"{redis_server}/{database}", mongo_uri=f"mongodb://127.0.0.1:{free_port()}/", **overrides
+    )
+
+
+def count(settings: Settings, start: int, stop: int, prefix: str, partition: int = 0) -> int:
+    """Count generated votes [start, stop) with the consumer's own script (bench/seed.py), the
+    newest accepted now; returns how many were counted. Runs its own event loop on a thread of
+    its own, so it also works beside Playwright's."""
+
+    async def run() -> int:
+        client = redis_client(settings)
+        try:
+            return await count_votes(Tally(client, settings), start, stop, utc_now(), stop, prefix, partition)
+        finally:
+            await client.aclose()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, run()).result()
+
+
+@dataclass
+class LargeStore:
+    """Redis database 11 holding what the consumer leaves after counting `votes` votes."""
+
+    settings: Settings
+    client: redis.Redis
+    votes: int
+    prefix: str
+
+    def newest_ids(self, n: int) -> list[str]:
+        return [f"{self.prefix}-{i:010d}" for i in range(self.votes - 1, self.votes - 1 - n, -1)]

@@ -17,13 +17,15 @@ from playwright.sync_api import Browser
 
 from tests.browser import cast_known_votes, chromium, viewer
 from tests.services import Service, free_port
-from tests.support import Pipeline
+from tests.support import LargeStore, Pipeline, count
 
 pytestmark = pytest.mark.stack
 
 # How long a test waits for the page to show what it must: a bound for "it never came", well above the
 # page's 2 s target (which bench/page.py measures).
 APPEARS_WITHIN_S = 30.0
+SHOWS_LOG = """(ids) => JSON.stringify([...document.querySelectorAll('#log li')].map((li) => li.dataset.id))
+  === JSON.stringify(ids)"""
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +108,31 @@ class Gate:
             self._server.close()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+
+
+def test_page_on_a_large_store_shows_the_newest_votes(large_store: LargeStore, browser: Browser) -> None:
+    """200,000 votes counted (and MongoDB unreachable): the page is live, and votes counted after
+    it opened come first in its log."""
+    results = Service("results", large_store.settings).start().wait_ready()
+    try:
+        with viewer(browser, results.base_url) as tab:
+            tab.wait_state("live", 10)
+            assert [row["id"] for row in tab.log_rows()] == large_store.newest_ids(20)
+            fresh = f"fresh-{large_store.prefix}"
+            votes = large_store.votes
+            assert count(large_store.settings, votes, votes + 20, fresh, partition=1) == 20
+            newest = [f"{fresh}-{i:010d}" for i in reversed(range(votes, votes + 20))]
+            tab.page.wait_for_function(SHOWS_LOG, arg=newest, timeout=APPEARS_WITHIN_S * 1000, polling=50)
+            tab.page.wait_for_function(
+                "(total) => document.getElementById('total').dataset.value === String(total)",
+                arg=votes + 20,
+                timeout=APPEARS_WITHIN_S * 1000,
+            )
+            assert tab.page.is_hidden("#banner")
+            assert tab.errors == []
+            tab.screenshot("page-large-store.png")
+    finally:
+        assert results.stop() == 0
 
 
 def wait_healthy(service: Service, timeout: float = 30) -> None:

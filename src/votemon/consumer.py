@@ -41,6 +41,7 @@ from votemon.store.vote_log import VoteLog, mongo_client
 from votemon.votes import AcceptedVote, utc_now
 
 COUNTED = Counter("votes_counted_total", "Votes counted in Redis for the first time")
+LOGGED = Counter("votes_logged_total", "Log documents inserted into MongoDB for the first time")
 REPLAYED = Counter("votes_replayed_total", "Votes skipped because they were counted before")
 DEAD_LETTERS = Counter(
     "votes_dead_letter_total", "Records that were not votes, sent to the dead-letter topic"
@@ -54,6 +55,9 @@ FRESHNESS_SECONDS = Histogram(
 )
 REWINDS = Counter("votes_consumer_rewinds_total", "Seeks back to the offset stored in Redis")
 LAG = Gauge("votes_consumer_lag", "Records behind the partition's end", ["partition"])
+REDIS_USED_MEMORY = Gauge("votes_redis_used_memory_bytes", "Redis used_memory (INFO memory), every 15 s")
+REDIS_MAXMEMORY = Gauge("votes_redis_maxmemory_bytes", "Redis maxmemory (0: no limit), every 15 s")
+HOUSEKEEPING_SECONDS = 15
 
 RETRYABLE = (RedisError, PyMongoError, KafkaError, OSError)
 T = TypeVar("T")
@@ -150,7 +154,7 @@ class VoteCounter:
         if dead:
             await self.retrying("dead-letter", lambda: self._send_dead_letters(dead))
         now = utc_now()
-        await self.retrying("mongo", lambda: self._log.insert(tp.partition, votes, now))
+        LOGGED.inc(await self.retrying("mongo", lambda: self._log.insert(tp.partition, votes, now)))
         span = (records[0].offset, records[-1].offset + 1)
         counted = await self.retrying("redis", lambda: self._tally.count(tp.topic, tp.partition, span, votes))
         if counted.rewind_to is not None:
@@ -230,14 +234,18 @@ class SeekToCountedOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
         self._logger.info("partitions assigned", partitions=partitions, resumed_from=stored)
 
 
-async def trim_rate_periodically(tally: Tally, stopping: asyncio.Event) -> None:
+async def housekeeping(tally: Tally, stopping: asyncio.Event) -> None:
+    """Every 15 s: trim the rate series to its window, and export Redis' memory for the alert."""
     while not stopping.is_set():
         try:
             await tally.trim_rate()
+            used, limit = await tally.memory()
+            REDIS_USED_MEMORY.set(used)
+            REDIS_MAXMEMORY.set(limit)
         except RedisError as error:
-            structlog.get_logger().warning("trimming the rate series failed", error=repr(error))
+            structlog.get_logger().warning("redis housekeeping failed", error=repr(error))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), timeout=60)
+            await asyncio.wait_for(stopping.wait(), timeout=HOUSEKEEPING_SECONDS)
 
 
 async def run(settings: Settings) -> None:
@@ -274,7 +282,7 @@ async def run(settings: Settings) -> None:
     consumer.subscribe(
         [settings.votes_topic], listener=SeekToCountedOffsets(consumer, tally, settings.votes_topic)
     )
-    trimmer = asyncio.create_task(trim_rate_periodically(tally, stopping))
+    trimmer = asyncio.create_task(housekeeping(tally, stopping))
     logger.info("consuming", topic=settings.votes_topic, group=settings.consumer_group)
     try:
         reconciled = time.monotonic()

@@ -1,28 +1,28 @@
-"""The results page and its API: totals from Redis, the latest vote logs from MongoDB.
+"""The results page and its API, read from Redis only: totals, the rate and the latest votes.
 
 GET / serves the live page (src/votemon/page/: plain HTML, CSS and JS, no CDN); it polls
 /api/totals, /api/logs?limit=20 and /api/rate every second and shows a banner while they fail.
+
+No read here grows with the number of votes: the latest votes are the capped sorted set
+`votes:latest` that the consumer keeps in the same atomic script as the counts (MongoDB stays the
+log of record, written by the consumer and never scanned here), and readiness is a ping.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import Any
 
-from pymongo.errors import PyMongoError
 from quart import Quart, Response, request
 from redis.exceptions import RedisError
 
 from votemon.front import error_response, json_response
 from votemon.runtime import add_probes, configure_logging, serve_app, stop_event
 from votemon.settings import Settings
-from votemon.store.tally import Tally, redis_client
-from votemon.store.vote_log import VoteLog, mongo_client
+from votemon.store.tally import LATEST_SIZE, Tally, redis_client
 
-MAX_LOGS = 100
+MAX_LOGS = LATEST_SIZE
 MAX_RATE_SECONDS = 3600
 
 # The page loads nothing from elsewhere; charts are SVG built with DOM calls (no inline script/style).
@@ -78,26 +78,15 @@ def bounded_int(name: str, default: int, low: int, high: int) -> int | Response:
     return int(raw)
 
 
-def log_entry(document: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": document["_id"],
-        "name": document["name"],
-        "album": document["album"],
-        "year": document["year"],
-        "rank": document["rank"],
-        "accepted_at": document["accepted_at"].isoformat(),
-    }
-
-
-def create_app(tally: Tally, vote_log: VoteLog) -> Quart:
+def create_app(tally: Tally) -> Quart:
     app = Quart("votemon.results")
 
     async def ready() -> bool:
+        """Redis answers: a ping, never a read of the data."""
         try:
-            await asyncio.gather(tally.totals(), vote_log.count())
-        except (RedisError, PyMongoError):
+            return await tally.ping()
+        except RedisError:
             return False
-        return True
 
     add_probes(app, ready)
     add_page(app)
@@ -105,10 +94,6 @@ def create_app(tally: Tally, vote_log: VoteLog) -> Quart:
     @app.errorhandler(RedisError)
     async def redis_down(error: RedisError) -> Response:
         return error_response(503, "redis_unavailable", "the counters cannot be read right now")
-
-    @app.errorhandler(PyMongoError)
-    async def mongo_down(error: PyMongoError) -> Response:
-        return error_response(503, "mongo_unavailable", "the vote log cannot be read right now")
 
     @app.get("/api/totals")
     async def totals() -> Response:
@@ -119,7 +104,7 @@ def create_app(tally: Tally, vote_log: VoteLog) -> Quart:
         limit = bounded_int("limit", 20, 1, MAX_LOGS)
         if isinstance(limit, Response):
             return limit
-        return json_response({"logs": [log_entry(d) for d in await vote_log.latest(limit)]}, 200)
+        return json_response({"logs": await tally.latest(limit)}, 200)
 
     @app.get("/api/rate")
     async def rate() -> Response:
@@ -166,12 +151,10 @@ async def run(settings: Settings) -> None:
     log = configure_logging(settings, "results")
     stopping = stop_event()
     redis = redis_client(settings)
-    mongo = mongo_client(settings)
-    app = create_app(Tally(redis, settings), VoteLog(mongo, settings))
+    app = create_app(Tally(redis, settings))
     log.info("serving", bind=settings.results_bind)
     try:
         await serve_app(app, settings.results_bind, stopping, settings)
     finally:
         await redis.aclose()
-        await mongo.close()
     log.info("stopped")

@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     coalesce_window_ms: float = Field(default=2.0, ge=0)  # 0: one Cast call per single vote
     coalesce_max_votes: int = Field(default=500, ge=1, le=1000)
     consumer_max_records: int = Field(default=2000, ge=1)
-    dedup_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # A vote id counted less than this long ago is not counted again (README: "Dedupe window").
+    dedup_window_seconds: int = Field(default=120, ge=1, le=24 * 3600)
     rate_window_seconds: int = Field(default=3600, ge=60)
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
     # The front keeps serving this long after SIGTERM with /readyz failing, so that a load balancer

@@ -6,19 +6,26 @@
 | votes:by-band      | hash   | band -> votes                                              |
 | votes:by-album     | hash   | "band / album" -> votes                                    |
 | votes:per-second   | hash   | unix second (accepted_at) -> votes; the last hour          |
-| votes:seen:<id>    | string | a counted vote id, kept dedup_ttl_seconds                  |
+| votes:latest       | zset   | the newest LATEST_SIZE votes (score: accepted_at in µs)    |
+| votes:dedupe:<n>   | set    | ids counted in Redis-clock bucket n; expires whole         |
 | votes:offsets      | hash   | "topic:partition" -> next Kafka offset to count            |
 
 Counting a batch and storing its partition's next offset happen in one Lua script, so the
 counters and the position they correspond to can never disagree. When Redis loses its last
 second of writes, the script finds its stored offset behind the batch and refuses it; the
 consumer seeks back to the stored offset and counts those records again.
+
+Nothing here grows with the number of votes: the dedupe sets hold the ids counted in the last
+dedup_window_seconds (plus one bucket) and expire whole, `votes:latest` is trimmed to LATEST_SIZE
+in the same script, and `votes:per-second` is trimmed to the rate window. Every read the results
+API makes is O(bands + albums), O(limit) or O(seconds), whatever the size of the log.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
@@ -32,8 +39,12 @@ TOTAL = "votes:total"
 BY_BAND = "votes:by-band"
 BY_ALBUM = "votes:by-album"
 PER_SECOND = "votes:per-second"
-SEEN_PREFIX = "votes:seen:"
+LATEST = "votes:latest"
+SEEN_PREFIX = "votes:dedupe:"  # not votes:seen:, the old per-id keys (a numeric id could clash)
 OFFSETS = "votes:offsets"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_SIZE = 100  # the most /api/logs may ask for
+DEDUP_BUCKETS = 5  # sets per window: each vote is looked up in 6, memory is at most 1.2 windows
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,37 @@ def partition_field(topic: str, partition: int) -> str:
     return f"{topic}:{partition}"
 
 
+def dedup_bucket_seconds(window: int) -> int:
+    """Width of one dedupe set: a fifth of the window (rounded up, at least 1 s)."""
+    return max(1, -(-window // DEDUP_BUCKETS))
+
+
+def latest_score(vote: AcceptedVote) -> int:
+    """Acceptance time in microseconds since the epoch: exact in a double until the year 2255."""
+    delta = vote.accepted_at - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def latest_entry(vote: AcceptedVote) -> str:
+    """The member of `votes:latest`: a JSON array that starts with the id, so that votes accepted
+    in the same microsecond come newest-id-first, as MongoDB's sort (accepted_at, _id) does."""
+    # milliseconds, as the log in MongoDB keeps it (BSON dates) and /api/logs always answered
+    at = vote.accepted_at.replace(microsecond=vote.accepted_at.microsecond // 1000 * 1000)
+    return orjson.dumps([vote.id, vote.name, vote.album, vote.year, vote.rank, at.isoformat()]).decode()
+
+
+def parse_latest_entry(member: str) -> dict[str, Any]:
+    vote_id, name, album, year, rank, accepted_at = orjson.loads(member)
+    return {
+        "id": vote_id,
+        "name": name,
+        "album": album,
+        "year": year,
+        "rank": rank,
+        "accepted_at": accepted_at,
+    }
+
+
 class Tally:
     """Writes counts (the consumer) and reads them (the results API)."""
 
@@ -79,15 +121,27 @@ class Tally:
             first,
             next_offset,
             SEEN_PREFIX,
-            self._settings.dedup_ttl_seconds,
+            self._settings.dedup_window_seconds,
+            dedup_bucket_seconds(self._settings.dedup_window_seconds),
+            LATEST_SIZE,
             orjson.dumps(
                 [
-                    (offset, vote.id, vote.name, vote.album_key, int(vote.accepted_at.timestamp()))
+                    (
+                        offset,
+                        vote.id,
+                        vote.name,
+                        vote.album_key,
+                        int(vote.accepted_at.timestamp()),
+                        latest_score(vote),
+                        latest_entry(vote),
+                    )
                     for offset, vote in votes
                 ]
             ),
         ]
-        counted, behind = await self._count(keys=[OFFSETS, TOTAL, BY_BAND, BY_ALBUM, PER_SECOND], args=args)
+        counted, behind = await self._count(
+            keys=[OFFSETS, TOTAL, BY_BAND, BY_ALBUM, PER_SECOND, LATEST], args=args
+        )
         return Counted(int(counted), None if int(behind) < 0 else int(behind))
 
     async def stored_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
@@ -124,6 +178,19 @@ class Tally:
             ),
             "albums": sorted(by_album, key=lambda r: -r["votes"]),
         }
+
+    async def latest(self, limit: int) -> list[dict[str, Any]]:
+        """The newest `limit` (at most LATEST_SIZE) votes counted, newest first: O(limit)."""
+        members = await self._redis.zrevrange(LATEST, 0, min(limit, LATEST_SIZE) - 1)
+        return [parse_latest_entry(str(member)) for member in members]
+
+    async def memory(self) -> tuple[int, int]:
+        """(used_memory, maxmemory) in bytes, from INFO memory; maxmemory 0 means no limit."""
+        info = await self._redis.info("memory")
+        return int(info["used_memory"]), int(info.get("maxmemory", 0))
+
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())
 
     async def rate(self, seconds: int) -> list[dict[str, int]]:
         """Votes per second over the last `seconds`, oldest first, zeros included."""

@@ -32,8 +32,26 @@ def mongo_client(settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
     )
 
 
+def log_document(vote: AcceptedVote, partition: int, offset: int, counted_at: datetime) -> dict[str, Any]:
+    """The log document of one vote (the shape above)."""
+    return {
+        "_id": vote.id,
+        "name": vote.name,
+        "album": vote.album,
+        "year": vote.year,
+        "rank": vote.rank,
+        "accepted_at": vote.accepted_at,
+        "counted_at": counted_at,
+        "partition": partition,
+        "offset": offset,
+    }
+
+
 class VoteLog:
-    """Inserts log documents (the consumer) and reads the latest ones (the results API)."""
+    """Inserts log documents (the consumer). Nothing in the pipeline reads the log back: the
+    results API reads the latest votes from Redis (`votes:latest`). On FerretDB's SQLite backend
+    every query scans the collection (no pushdown, even of `_id` equality: a lookup of a recent id
+    took over 10 s at 10M documents), so a read here would grow with the votes."""
 
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], settings: Settings) -> None:
         self._logs: AsyncCollection[dict[str, Any]] = client[settings.mongo_database][LOGS]
@@ -50,20 +68,7 @@ class VoteLog:
         """
         if not votes:
             return 0
-        documents = [
-            {
-                "_id": vote.id,
-                "name": vote.name,
-                "album": vote.album,
-                "year": vote.year,
-                "rank": vote.rank,
-                "accepted_at": vote.accepted_at,
-                "counted_at": counted_at,
-                "partition": partition,
-                "offset": offset,
-            }
-            for offset, vote in votes
-        ]
+        documents = [log_document(vote, partition, offset, counted_at) for offset, vote in votes]
         try:
             result = await self._logs.insert_many(documents, ordered=False)
         except BulkWriteError as error:
@@ -72,11 +77,3 @@ class VoteLog:
                 raise
             return int(error.details.get("nInserted", 0))
         return len(result.inserted_ids)
-
-    async def latest(self, limit: int) -> list[dict[str, Any]]:
-        """The newest `limit` votes, newest first."""
-        cursor = self._logs.find({}, sort=[("accepted_at", DESCENDING), ("_id", DESCENDING)], limit=limit)
-        return [document async for document in cursor]
-
-    async def count(self) -> int:
-        return await self._logs.count_documents({})
