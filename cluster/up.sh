@@ -93,7 +93,7 @@ up_controllers() {
     # No cloud, no node IPAM or lifecycle (kwok keeps its nodes Ready), no volume attach.
     start kube-controller-manager kube-controller-manager --kubeconfig="$KUBECONFIG" --leader-elect=false \
       --bind-address=127.0.0.1 --secure-port=0 --service-account-private-key-file="$pki/sa.key" \
-      --root-ca-file="$pki/ca.crt" --use-service-account-credentials=false \
+      --root-ca-file="$pki/ca.crt" --use-service-account-credentials=false --enable-hostpath-provisioner \
       --controllers='*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller,-attachdetach'
   fi
   running kube-scheduler ||
@@ -122,14 +122,8 @@ status:
   allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
   capacity: {cpu: "32", memory: 256Gi, pods: "110"}
 EOF
-    # Volumes for the StatefulSets' claims: kwok has no provisioner; these bind by size.
-    kubectl apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: PersistentVolume
-metadata: {name: local-$zone}
-spec: {capacity: {storage: 10Gi}, accessModes: [ReadWriteOnce], persistentVolumeReclaimPolicy: Retain, hostPath: {path: /nonexistent/$zone}}
-EOF
   done
+  kubectl apply -f "$here/storage.yaml" >/dev/null
   kubectl wait --for=condition=Ready node -l type=kwok --timeout=60s >/dev/null
   # The API server taints a new node not-ready; the node lifecycle controller, which would lift it,
   # is off (kwok keeps the nodes Ready itself), so lift it here.

@@ -156,6 +156,18 @@ class GitCheckout:
         """Run a command in the checkout (or in one of its directories)."""
         return self.cluster.run(*args, cwd=self.path / within)
 
+    def deliver(self, script: str, *args: str) -> None:
+        """Change dev's overlay with one of the delivery workflows' own scripts, as they do."""
+        self.run(
+            python(),
+            ROOT / "scripts" / "delivery" / script,
+            *args,
+            "--root",
+            self.path,
+            "--overlay",
+            "overlays/dev",
+        )
+
     def commit_and_push(self, message: str) -> str:
         """Commit every change and push it as main; returns the new revision."""
         self.git("commit", "-qam", message)

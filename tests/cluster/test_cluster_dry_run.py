@@ -52,14 +52,13 @@ def test_the_api_server_accepts_every_object_strictly(scratch: Cluster, env: str
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_applying_twice_changes_nothing(scratch: Cluster, env: str) -> None:
     """Server-side apply of the same render twice leaves every generation as it was: nothing the
-    API server normalises away (such as an empty NetworkPolicy rule list) is left in the manifests.
-    StatefulSets and the Namespace are left out: claims would take the fake nodes' few volumes."""
+    API server normalises away (such as an empty NetworkPolicy rule list) is left in the manifests."""
     namespace = f"votemon-{env}"
     objects = [
         o
         for path in CHILD_PATHS[env].values()
         for o in yaml.safe_load_all(in_namespace(scratch.render(path), namespace))
-        if o and o["metadata"].get("namespace") == namespace and o["kind"] != "StatefulSet"
+        if o and o["metadata"].get("namespace") == namespace
     ]
     manifest = yaml.safe_dump_all(objects)
 
