@@ -35,9 +35,12 @@ def pipeline(stack: FaultStack) -> Iterator[Pipeline]:
 
 
 def test_consumer_killed_mid_batch_then_restarted(pipeline: Pipeline) -> None:
-    load = VoteLoad(pipeline.front, count=1200, requests_per_second=80).start()
+    # Paced to outlast both rounds: a killed member holds the group until its session times out, so
+    # each restart takes seconds, and each round must still find votes arriving.
+    load = VoteLoad(pipeline.front, count=6000, requests_per_second=30).start()
     consumer = pipeline.services["consumer"]
-    for progress in (250, 650):
+    for _ in range(2):
+        progress = load.progress() + 50
         load.wait_progress(progress)
         consumer.kill()  # a backlog builds up meanwhile
         load.wait_progress(progress + 200)
@@ -45,6 +48,7 @@ def test_consumer_killed_mid_batch_then_restarted(pipeline: Pipeline) -> None:
         consumer.start()
         wait_counting(pipeline.settings, above=before + 40)
         consumer.kill()  # mid-way through the backlog, in batches of 50: mid-batch
+        assert load.progress() < load.count, "the load ended before the round: no votes behind the kill"
         consumer.restart()
     load.finish()
     assert_counted_exactly_once(pipeline.settings, load)
