@@ -737,6 +737,30 @@ def check_namespace_kept(objs: list[Obj]) -> list[str]:
     ]
 
 
+def _least_privilege_errors(objs: list[Obj], projects: dict[str, Obj]) -> list[str]:
+    """A project that syncs this repository may create no cluster-wide kind but the Namespace (a
+    pull request to overlays/ must not be able to add a cluster-admin binding), and the namespace is
+    declared once: by its Namespace object, not also by an Application's managedNamespaceMetadata."""
+    ours = {
+        a["spec"]["source"]["repoURL"]
+        for a in objs
+        if a["kind"] == "Application" and a["spec"]["source"].get("path")
+    }
+    errors = [
+        f"{name_of(project)}: syncs this repository and may create cluster-wide {kind['kind']}"
+        for project in projects.values()
+        if ours & set(project["spec"].get("sourceRepos", []))
+        for kind in project["spec"].get("clusterResourceWhitelist", [])
+        if kind.get("kind") != "Namespace"
+    ]
+    errors.extend(
+        f"{name_of(app)}: managedNamespaceMetadata declares the namespace a second time (base/namespace does)"
+        for app in objs
+        if app["kind"] == "Application" and "managedNamespaceMetadata" in app["spec"].get("syncPolicy", {})
+    )
+    return errors
+
+
 def check_argo_apps(objs: list[Obj], root: Path = REPO) -> list[str]:
     """Children of a root app: paths exist and render, charts pinned, waves, projects allow them."""
     projects = {o["metadata"]["name"]: o for o in objs if o["kind"] == "AppProject"}
@@ -753,6 +777,7 @@ def check_argo_apps(objs: list[Obj], root: Path = REPO) -> list[str]:
         for p in projects.values()
         if not _kept_on_delete(p)
     )
+    errors.extend(_least_privilege_errors(objs, projects))
     project = projects.get(NAMESPACE)
     if project and {d["namespace"] for d in project["spec"]["destinations"]} != {NAMESPACE}:
         errors.append(f"AppProject/{NAMESPACE}: allows namespaces other than {NAMESPACE}")

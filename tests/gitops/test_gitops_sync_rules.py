@@ -82,3 +82,16 @@ def test_deleting_an_application_cannot_take_the_namespace_projects_or_crds_with
     assert vm.check_namespace_kept(objs) == [
         "Namespace/so1-p2: no sync-options Delete=false: deleting its Application would empty the namespace"
     ]
+
+
+def test_a_project_that_syncs_this_repository_cannot_go_cluster_wide() -> None:
+    apps = copy.deepcopy(list(vm.render(REPO / "apps" / "dev")))
+    assert vm.check_argo_apps(apps) == []
+    whitelist = find(apps, "AppProject", "so1-p2")["spec"]["clusterResourceWhitelist"]
+    whitelist.append({"group": "rbac.authorization.k8s.io", "kind": "ClusterRoleBinding"})
+    find(apps, "Application", "strimzi-operator")["spec"]["syncPolicy"]["managedNamespaceMetadata"] = {}
+    errors = vm.check_argo_apps(apps)
+    assert "AppProject/so1-p2: syncs this repository and may create cluster-wide ClusterRoleBinding" in errors
+    assert any(
+        e.startswith("Application/strimzi-operator: managedNamespaceMetadata declares") for e in errors
+    )
