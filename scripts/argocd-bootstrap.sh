@@ -29,7 +29,9 @@ if [[ " ${options[*]} " == *" --without-operators "* ]]; then
   done
   say "installing the operators' CRDs from schemas/crds (their charts would, on a real cluster)"
   kubectl apply --server-side --force-conflicts -f "$root/schemas/crds/" >/dev/null
-  kubectl wait --for=condition=Established crd --all --timeout=120s >/dev/null
+  # Poll rather than `kubectl wait`, which errors on a CRD whose status is not written yet.
+  established='{range .items[*]}{.status.conditions[?(@.type=="Established")].status}{"\n"}{end}'
+  timeout 120 bash -c "until ! kubectl get crd -o jsonpath='$established' | grep -qv True; do sleep 0.5; done"
 else
   # Give Applications a health status, so the root waits for each wave of children to be Healthy
   # before the next one (Argo CD has no built-in health for Application since 1.8).

@@ -7,6 +7,7 @@ the tests never touch a demo that runs beside them.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -24,11 +25,27 @@ VOTEMON = ROOT / ".venv" / "bin" / "votemon"
 LOGS = ROOT / ".local" / "log" / "tests"
 
 
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
+    """A port free now, below the kernel's ephemeral range: a port the kernel hands out (bind to 0)
+    is also what outgoing connections take their local port from, and with the local cluster's many
+    connections one was taken between this check and the service's bind."""
+    first_ephemeral = int(EPHEMERAL_PORTS.read_text().split()[0]) if EPHEMERAL_PORTS.exists() else 32768
+    for _ in range(200):
+        port = random.randint(20000, first_ephemeral - 1)
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def test_settings(**overrides: object) -> Settings:
