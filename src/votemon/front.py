@@ -10,7 +10,7 @@ import grpc
 import orjson
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
@@ -23,6 +23,10 @@ MAX_BODY_BYTES = 1024 * 1024
 
 REQUESTS = Counter("votes_http_requests_total", "HTTP vote requests by status", ["status"])
 VOTES_ACCEPTED = Counter("votes_accepted_total", "Votes answered 202: acknowledged by Kafka")
+VOTES_SHED = Counter(
+    "votes_shed_total", "Votes answered 503 at once because the front's in-flight limit was reached"
+)
+VOTES_IN_FLIGHT = Gauge("votes_in_flight", "Votes sent to the vote service and not yet answered")
 REQUEST_SECONDS = Histogram(
     "votes_http_request_seconds",
     "Vote request latency, from body read to reply",
@@ -52,6 +56,30 @@ def grpc_channel(settings: Settings) -> grpc.aio.Channel:
             ("grpc.max_send_message_length", 4 * MAX_BODY_BYTES),
         ],
     )
+
+
+class Admission:
+    """A bounded count of in-flight votes: what is over the limit is refused now, never queued.
+
+    Counted in votes, not requests, since a batch of 1,000 costs the vote service and the broker
+    1,000 times what a single vote does. A batch arriving when nothing is in flight is admitted
+    whatever its size, so that a limit below the largest batch cannot refuse it forever.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._in_flight = 0
+
+    def try_admit(self, votes: int) -> bool:
+        if self._in_flight and self._in_flight + votes > self._limit:
+            return False
+        self._in_flight += votes
+        VOTES_IN_FLIGHT.set(self._in_flight)
+        return True
+
+    def release(self, votes: int) -> None:
+        self._in_flight -= votes
+        VOTES_IN_FLIGHT.set(self._in_flight)
 
 
 class Coalescer:
@@ -114,6 +142,40 @@ def json_response(body: dict[str, Any], status: int, headers: dict[str, str] | N
     return Response(orjson.dumps(body), status=status, content_type="application/json", headers=headers)
 
 
+def retry_later(settings: Settings, reason: str, message: str, ids: list[str]) -> Response:
+    """503 with the ids to send again and when: the client retries with the same ids."""
+    return json_response(
+        {"error": reason, "message": message, "ids": ids},
+        503,
+        headers={"Retry-After": str(settings.retry_after_seconds)},
+    )
+
+
+def shed(settings: Settings, ids: list[str]) -> Response:
+    """The answer to votes over the in-flight limit: sent nowhere, to be retried with the same ids."""
+    VOTES_SHED.inc(len(ids))
+    return retry_later(
+        settings,
+        "overloaded",
+        "too many votes in flight; nothing was sent; retry later with the same ids",
+        ids,
+    )
+
+
+def cast_failed(settings: Settings, error: grpc.aio.AioRpcError, ids: list[str]) -> Response:
+    """The answer to votes the vote service did not confirm: 503 with the ids when a retry may work."""
+    log = structlog.get_logger()
+    if error.code() in _RETRY_STATUSES:
+        log.warning("votes not acknowledged", votes=len(ids), code=error.code().name)
+        return retry_later(
+            settings, "unavailable", "the votes were not confirmed; retry later with the same ids", ids
+        )
+    if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+        return error_response(400, "invalid_votes", error.details() or "invalid votes")
+    log.error("gRPC call failed", code=error.code().name, details=error.details())
+    return error_response(502, "bad_gateway", "the vote service failed")
+
+
 def error_response(status: int, error: str, message: str, **extra: Any) -> Response:
     return json_response({"error": error, "message": message, **extra}, status)
 
@@ -128,8 +190,8 @@ def create_app(settings: Settings, channel: grpc.aio.Channel) -> Quart:
         settings.coalesce_max_votes,
         settings.grpc_deadline_seconds,
     )
+    admission = Admission(settings.front_max_inflight_votes)
     health_stub = health_pb2_grpc.HealthStub(channel)
-    log = structlog.get_logger()
 
     async def grpc_ready() -> bool:
         try:
@@ -182,24 +244,14 @@ def create_app(settings: Settings, channel: grpc.aio.Channel) -> Quart:
         # Ids are assigned here, before the call, so that a client told 503 can retry with the same ids.
         ids = [vote.id or new_vote_id() for vote in parsed]
         votes = [vote.to_proto(vote_id) for vote, vote_id in zip(parsed, ids, strict=True)]
+        if not admission.try_admit(len(votes)):
+            return shed(settings, ids)
         try:
             await cast(votes, batched)
         except grpc.aio.AioRpcError as error:
-            if error.code() in _RETRY_STATUSES:
-                log.warning("votes not acknowledged", votes=len(votes), code=error.code().name)
-                return json_response(
-                    {
-                        "error": "unavailable",
-                        "message": "the votes were not confirmed; retry later with the same ids",
-                        "ids": ids,
-                    },
-                    503,
-                    headers={"Retry-After": str(settings.retry_after_seconds)},
-                )
-            if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                return error_response(400, "invalid_votes", error.details() or "invalid votes")
-            log.error("gRPC call failed", code=error.code().name, details=error.details())
-            return error_response(502, "bad_gateway", "the vote service failed")
+            return cast_failed(settings, error, ids)
+        finally:
+            admission.release(len(votes))
         VOTES_ACCEPTED.inc(len(votes))
         return json_response({"accepted": len(votes), "ids": ids}, 202)
 

@@ -55,4 +55,8 @@ class Settings(BaseSettings):
     # so that the server never closes a connection the load balancer is about to reuse (a 502).
     keep_alive_timeout_seconds: float = Field(default=620.0, gt=0)
     retry_after_seconds: int = Field(default=2, ge=1)
+    # The front admits at most this many votes at once (sent to the vote service, not yet answered);
+    # the excess is answered 503 + Retry-After at once instead of queueing. At ~20,000 votes/s and
+    # 100 ms per call about 2,000 are in flight; a lone batch is admitted even when it is larger.
+    front_max_inflight_votes: int = Field(default=5000, ge=1)
     log_level: str = "info"
