@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.services import Service, free_port
-from tests.support import Pipeline, unique_band, vote
+from tests.support import Pipeline, unique_band, vote, wait_until
 
 BAND = unique_band("Refused")
 GOOD = vote(BAND)
@@ -141,3 +143,65 @@ def test_sigterm_under_load_fails_no_request_on_a_kept_connection(pipeline: Pipe
     assert set(statuses) == {202}, statuses
     assert len(connections) == 1, "the client reconnected: the front closed its kept connection"
     assert pipeline.wait_band_count(band, len(statuses)) == len(statuses)
+
+
+def front_metric(front: Service, name: str) -> float:
+    text = httpx.get(f"{front.base_url}/metrics", timeout=5).text
+    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
+    assert match, f"{name} missing"
+    return float(match.group(1))
+
+
+def test_overload_is_shed_with_503_and_the_ids_and_counted_exactly_after_retry(pipeline: Pipeline) -> None:
+    """With its in-flight votes at the limit, the front answers more votes 503 + Retry-After at once,
+    naming their ids, instead of queueing them; retried with those ids, every vote is counted once.
+    The vote service is held (SIGSTOP) so that the admitted votes stay in flight: no timing."""
+    ports = {name: f"127.0.0.1:{free_port()}" for name in ("front_bind", "grpc_bind", "grpc_metrics_bind")}
+    settings = pipeline.settings.model_copy(
+        update={
+            **ports,
+            "grpc_target": ports["grpc_bind"],
+            "front_max_inflight_votes": 20,
+            "grpc_deadline_seconds": 60.0,
+        }
+    )
+    server = Service("grpc-server", settings).start().wait_ready()
+    front = Service("front", settings).start().wait_ready()
+    assert server.process is not None
+    band = unique_band("Shed")
+    held = [[vote(band, id=f"held-{band[-10:]}-{b}-{i}") for i in range(10)] for b in range(2)]
+    url = f"{front.base_url}/grpc"
+    try:
+        server.process.send_signal(signal.SIGSTOP)
+        with ThreadPoolExecutor(len(held)) as pool:
+            in_flight = [pool.submit(httpx.post, url, json=batch, timeout=60) for batch in held]
+            wait_until(lambda: front_metric(front, "votes_in_flight") == 20, 30, "20 votes in flight")
+            # The limit counts votes: one more single vote, or a batch of 5, is over it.
+            single, five = vote(band, id=f"shed-{band[-10:]}-single"), [vote(band) for _ in range(5)]
+            shed = [httpx.post(url, json=body, timeout=10) for body in (single, five)]
+            server.process.send_signal(signal.SIGCONT)
+            accepted = [future.result() for future in in_flight]
+        assert [reply.status_code for reply in accepted] == [202, 202]
+        assert [reply.status_code for reply in shed] == [503, 503]
+        for reply in shed:
+            assert reply.headers["Retry-After"] == str(settings.retry_after_seconds)
+            assert reply.json()["error"] == "overloaded"
+        assert shed[0].json()["ids"] == [single["id"]]
+        assert len(set(shed[1].json()["ids"])) == 5
+        assert front_metric(front, "votes_shed_total") == 6
+        assert front_metric(front, "votes_in_flight") == 0
+
+        retried = [
+            httpx.post(url, json=single, timeout=10),
+            httpx.post(
+                url,
+                json=[vote(band, id=vote_id) for vote_id in shed[1].json()["ids"]],
+                timeout=10,
+            ),
+        ]
+        assert [reply.status_code for reply in retried] == [202, 202]
+        assert pipeline.wait_band_count(band) == 20 + 1 + 5
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+        exits = [front.stop(), server.stop()]
+    assert exits == [0, 0]
