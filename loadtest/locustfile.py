@@ -3,13 +3,16 @@
     locust -f loadtest/locustfile.py --headless -u 20 -r 20 -t 1m --host http://127.0.0.1:8080
     locust -f loadtest/locustfile.py --headless -u 20 -r 20 --host ... --votes-once  # each vote once
 
-A reply other than 202 is a failure in Locust's statistics.
+A reply other than 202 is a failure in Locust's statistics. With ``--max-failure-ratio 0.01`` and/or
+``--max-p95-ms 500`` the exit code is the budget's verdict (1 over, 0 within).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,10 @@ def _arguments(parser: Any) -> None:
         "--votes-once", action="store_true", default=False, help="send each vote once, then stop the run"
     )
     parser.add_argument("--votes-report", default="", help="write the run's final totals here as JSON")
+    parser.add_argument(
+        "--max-failure-ratio", type=float, default=None, help="budget: exit 1 above this failure ratio"
+    )
+    parser.add_argument("--max-p95-ms", type=float, default=None, help="budget: exit 1 above this p95 (ms)")
 
 
 events.init_command_line_parser.add_listener(_arguments)
@@ -74,6 +81,35 @@ def _report(environment: Environment, **_: Any) -> None:
 
 
 events.quitting.add_listener(_report)
+
+
+def _budget(environment: Environment, **_: Any) -> None:
+    """With --max-failure-ratio or --max-p95-ms, the budget is the exit code: 1 when the run (all
+    requests together) is over it or made no request, 0 within it (failures within budget pass)."""
+    options = environment.parsed_options
+    max_ratio = options.max_failure_ratio if options else None
+    max_p95 = options.max_p95_ms if options else None
+    if max_ratio is None and max_p95 is None:
+        return
+    total = environment.stats.total
+    ratio, p95 = total.fail_ratio, total.get_response_time_percentile(0.95)
+    problems = []
+    if not total.num_requests:
+        problems.append("no request was made")
+    if max_ratio is not None and total.num_requests and ratio > max_ratio:
+        problems.append(f"failure ratio {ratio:.4f} > budget {max_ratio:g}")
+    if max_p95 is not None and total.num_requests and p95 > max_p95:
+        problems.append(f"p95 {p95:g} ms > budget {max_p95:g} ms")
+    verdict = "over budget: " + "; ".join(problems) if problems else "within budget"
+    line = f"{total.num_requests} requests, failure ratio {ratio:.4f}, p95 {p95:g} ms: {verdict}"
+    logging.getLogger("budget").log(logging.ERROR if problems else logging.INFO, line)
+    if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
+        with Path(summary).open("a", encoding="utf-8") as out:
+            out.write(f"### Load test budget\n\n{line}\n")
+    environment.process_exit_code = 1 if problems else 0
+
+
+events.quitting.add_listener(_budget)
 
 
 class Voter(FastHttpUser):

@@ -71,7 +71,7 @@ def rendered_diff(repo: Path, base: str, head: str) -> str:
 def test_a_replica_change_is_one_line_in_one_application(repo: Path) -> None:
     base = revision(repo)
     kustomization = repo / "overlays" / "gke" / "kustomization.yaml"
-    text, count = re.subn(r"(  - name: grpc-server\n    count: )3\n", r"\g<1>5\n", kustomization.read_text())
+    text, count = re.subn(r"(- count: )3(\n  name: grpc-server\n)", r"\g<1>5\g<2>", kustomization.read_text())
     assert count == 1
     kustomization.write_text(text)
     head = commit(repo, "replicas: grpc-server -> 5")

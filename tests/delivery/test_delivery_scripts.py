@@ -97,7 +97,12 @@ def test_bump_by_digest_changes_only_votemon_images(repo_copy: Path) -> None:
             "cloudrun/"
         ), name
         for line in lines:
-            assert re.match(r"^[+-]\s*(-\s+)?(newName|newTag|digest|image):", line), (name, line)
+            # kustomize sorts an images: entry's keys: `digest` comes before `name`, which moves the
+            # entry's `- ` from one line to the other when a tag becomes a digest.
+            assert re.match(r"^[+-]\s*(-\s+)?(name: votemon$|newName:|newTag:|digest:|image:)", line), (
+                name,
+                line,
+            )
     kustomization = (repo_copy / GKE / "kustomization.yaml").read_text()
     comments = [
         ln for ln in files_before[f"{GKE}/kustomization.yaml"].splitlines() if ln.lstrip().startswith("#")

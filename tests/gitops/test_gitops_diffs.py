@@ -44,8 +44,8 @@ def test_replica_change_changes_exactly_that_deployment(tree: Path, deployment: 
     current = by_key(vm.render(REPO / GKE))[("Deployment", deployment)]["spec"]["replicas"]
     edit_one_line(
         tree / GKE / "kustomization.yaml",
-        rf"^(  - name: {deployment}\n    count: ){current}$",
-        rf"\g<1>{current + 3}",
+        rf"^(- count: ){current}(\n  name: {deployment})$",
+        rf"\g<1>{current + 3}\g<2>",
     )
     changed = changed_objects(tree)
     assert list(changed) == [("Deployment", deployment)]
@@ -56,7 +56,7 @@ def test_replica_change_changes_exactly_that_deployment(tree: Path, deployment: 
 
 
 def test_image_bump_changes_only_the_votemon_images(tree: Path) -> None:
-    edit_one_line(tree / GKE / "kustomization.yaml", r"^(    newTag: ).*$", r"\g<1>9.9.9")
+    edit_one_line(tree / GKE / "kustomization.yaml", r"^(  newTag: ).*$", r"\g<1>9.9.9")
     changed = changed_objects(tree)
     assert set(changed) == {("Deployment", n) for n in ("front", "grpc-server", "consumer", "results")}
     for pair in changed.values():
