@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import validate_manifests as vm
-import yaml
 
 from tests.gitops.gitops_support import REPO
 
@@ -29,13 +28,11 @@ def pinned(name: str) -> str:
 
 
 def chart_versions(env: str) -> dict[str, str]:
-    versions = {}
-    for file in sorted((REPO / "apps" / env).glob("*.yaml")):
-        for doc in yaml.safe_load_all(file.read_text()):
-            source = doc.get("spec", {}).get("source", {}) if doc else {}
-            if source.get("chart"):
-                versions[source["chart"]] = str(source["targetRevision"])
-    return versions
+    return {
+        app["spec"]["source"]["chart"]: str(app["spec"]["source"]["targetRevision"])
+        for app in vm.render(REPO / "apps" / env)
+        if app["kind"] == "Application" and app["spec"]["source"].get("chart")
+    }
 
 
 def crd_versions() -> dict[str, set[str]]:
