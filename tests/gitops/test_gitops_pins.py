@@ -10,10 +10,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import validate_manifests as vm
+from pinned_kustomize import kustomize
 
 from tests.gitops.gitops_support import REPO
 
@@ -47,8 +47,7 @@ def crd_versions() -> dict[str, set[str]]:
 
 
 def test_the_pinned_kustomize_renders() -> None:
-    proc = subprocess.run([vm.kustomize(), "version"], capture_output=True, text=True, check=True)
-    assert proc.stdout.strip() == pinned("KUSTOMIZE_VERSION")
+    assert kustomize("version").strip() == pinned("KUSTOMIZE_VERSION")
 
 
 def test_the_crd_schemas_are_those_of_the_installed_versions() -> None:
