@@ -4,7 +4,7 @@
 #   scripts/argocd-bootstrap.sh dev|gke [--without-operators]
 # Needs the argocd CLI logged in (argocd login) and kubectl pointing at the same cluster.
 #   VOTEMON_REPO_URL      the repository Argo CD syncs: the one setting a fork (or the local
-#                         cluster's git server) changes; default: the one in apps/root/<env>.yaml
+#                         cluster's git server) changes; default: the one in apps/root/app-of-apps.yaml
 #   --without-operators   for a cluster that cannot reach the operators' Helm charts (the local one):
 #                         their Applications are left out of the root, their CRDs are installed from
 #                         schemas/crds, and the root does not wait on each wave's health (the data
@@ -14,17 +14,19 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 environment=${1:?usage: $0 dev|gke [--without-operators]}
 options=("${@:2}")
 python=$root/.venv/bin/python
-app=so1-p2-$environment
-upstream=$("$python" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["spec"]["source"]["repoURL"])' \
-  "$root/apps/root/$environment.yaml")
-repo=${VOTEMON_REPO_URL:-$upstream}
+manifest=$("$python" "$root/scripts/argocd_root_app.py" "$environment" ${VOTEMON_REPO_URL:+--repo "$VOTEMON_REPO_URL"} \
+  "${options[@]}")
+read -r app repo < <("$python" -c 'import sys, yaml
+root = yaml.safe_load(sys.stdin)
+print(root["metadata"]["name"], root["spec"]["source"]["repoURL"])' <<<"$manifest")
 say() { printf '>> %s\n' "$*"; }
 
 if [[ " ${options[*]} " == *" --without-operators "* ]]; then
-  for other in dev gke; do
-    if [[ $other != "$environment" ]] && argocd app get "so1-p2-$other" >/dev/null 2>&1; then
-      say "deleting root so1-p2-$other and what it synced (the local cluster holds one environment)"
-      argocd app delete "so1-p2-$other" --cascade --yes --wait
+  for other in $(argocd app list --project so1-p2-bootstrap -o name); do
+    other=${other#argocd/}
+    if [[ $other != "$app" ]]; then
+      say "deleting root $other and what it synced (the local cluster holds one environment)"
+      argocd app delete "$other" --cascade --yes --wait
     fi
   done
   say "installing the operators' CRDs from schemas/crds (their charts would, on a real cluster)"
@@ -45,6 +47,6 @@ if ! argocd proj get so1-p2-bootstrap -o json | grep -qF "\"$repo\""; then
   argocd proj add-source so1-p2-bootstrap "$repo"
 fi
 say "root app $app from $repo"
-argocd app create --upsert -f <("$python" "$root/scripts/argocd_root_app.py" "$environment" --repo "$repo" "${options[@]}")
+argocd app create --upsert -f <(printf '%s\n' "$manifest")
 argocd app wait "$app" --sync --health --timeout "${ARGOCD_WAIT_SECONDS:-600}"
 argocd app list

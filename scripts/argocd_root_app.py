@@ -2,8 +2,10 @@
 
     scripts/argocd_root_app.py dev --repo git://127.0.0.1:19418/votemon.git [--without-operators]
 
-The root comes from git (apps/root/<env>.yaml). Everything else is derived from the same source,
-through the root's own Kustomize patches, so no file is edited and nothing is copied by hand:
+The root comes from git (apps/root/app-of-apps.yaml, one for every environment: this script puts the
+environment's name in, as apps/<env>/environment.yaml does for the children). Everything else is
+derived from the same source, through the root's own Kustomize patches, so no file is edited and
+nothing is copied by hand:
 - with --repo other than the one in git (a fork, the local git server): the root and every child
   Application that syncs this repository point at it, and the AppProjects that allow this
   repository allow it too;
@@ -19,20 +21,25 @@ import sys
 from typing import Any
 
 import yaml
-from validate_manifests import REPO, render  # the project's pinned kustomize, as Argo CD runs it
+from validate_manifests import ENVS, REPO, render  # the project's pinned kustomize, as Argo CD runs it
+
+# Where apps/root/app-of-apps.yaml names the environment (in the root's name and the path it syncs).
+ENVIRONMENT = "<env>"
 
 
 def name_regex(names: list[str]) -> str:
     return "^(" + "|".join(sorted(names)) + ")$"
 
 
-def root_app(environment: str, repo: str, without_operators: bool) -> dict[str, Any]:
-    root: dict[str, Any] = yaml.safe_load((REPO / "apps" / "root" / f"{environment}.yaml").read_text())
+def root_app(environment: str, repo: str | None, without_operators: bool) -> dict[str, Any]:
+    root: dict[str, Any] = yaml.safe_load((REPO / "apps" / "root" / "app-of-apps.yaml").read_text())
     source = root["spec"]["source"]
+    for fields, key in ((root["metadata"], "name"), (source, "path")):
+        fields[key] = fields[key].replace(ENVIRONMENT, environment)
     upstream = source["repoURL"]
     children = render(REPO / source["path"])
     patches: list[dict[str, Any]] = []
-    if repo != upstream:
+    if repo is not None and repo != upstream:
         source["repoURL"] = repo
         ours = [
             c["metadata"]["name"]
@@ -71,8 +78,8 @@ def json_patch(kind: str, names: list[str], op: str, path: str, value: str) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("environment", choices=["dev", "gke"])
-    parser.add_argument("--repo", required=True, help="the repository URL Argo CD syncs")
+    parser.add_argument("environment", choices=ENVS)
+    parser.add_argument("--repo", help="the repository URL Argo CD syncs (default: the one in git)")
     parser.add_argument("--without-operators", action="store_true", help="leave the chart Applications out")
     args = parser.parse_args()
     yaml.safe_dump(root_app(args.environment, args.repo, args.without_operators), sys.stdout, sort_keys=False)

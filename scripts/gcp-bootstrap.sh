@@ -9,7 +9,7 @@
 # Placeholders a fork sets (environment variables; the defaults are upstream's values):
 #   PROJECT          GCP project ID                        so1-p2-prod
 #   REGION           region of everything                  us-central1
-#   REPO_URL         git URL Argo CD syncs (apps/, 10x)    https://github.com/so1-p2/votemon.git
+#   REPO_URL         git URL Argo CD syncs (apps/, 6x)     https://github.com/so1-p2/votemon.git
 #   GHCR_OWNER       owner of ghcr.io/<owner>/votemon      so1-p2
 #   NETWORK          VPC of the cluster and Cloud Run      so1-p2-vpc
 #   CLUSTER_SUBNET   subnet of the nodes and the ILBs      so1-p2-gke       (CLUSTER_RANGE 10.10.0.0/20)

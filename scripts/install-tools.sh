@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Installs the project's non-Python tools, once; a second run only checks what is there:
 #  - actionlint (pinned, built with go install into .local/bin), for the workflow checks;
-#  - kustomize (pinned in cluster/versions.env: what Argo CD's repo-server renders with), built once by
-#    cluster/build.sh into the cache clones share, linked into .local/bin: the only renderer of the
-#    manifests (validator, tests, delivery scripts);
+#  - kustomize (pinned in cluster/versions.env: what Argo CD's repo-server renders with), by
+#    scripts/install-kustomize.sh: the only renderer of the manifests (validator, tests, delivery scripts);
 #  - Debian's chromium (the page's browser test drives it through Playwright; never
 #    `playwright install`) and CJK fonts, so that non-Latin names render in screenshots.
 set -euo pipefail
@@ -14,12 +13,7 @@ if [[ ! -x .local/bin/actionlint ]]; then
   echo ">> building actionlint $actionlint_version (go install, first run only)"
   GOBIN="$PWD/.local/bin" go install "github.com/rhysd/actionlint/cmd/actionlint@$actionlint_version"
 fi
-cluster/build.sh kustomize
-# shellcheck source=cluster/versions.env
-source cluster/versions.env
-# shellcheck source=cluster/paths.sh
-source cluster/paths.sh
-ln -sfn "$cluster_bin/kustomize" .local/bin/kustomize
+scripts/install-kustomize.sh
 debian_packages=(chromium fonts-noto-cjk)
 missing=()
 for package in "${debian_packages[@]}"; do

@@ -4,7 +4,7 @@
 # schemas/crds/README.md with each file's source, version and licence.
 #   scripts/refresh-crds.sh
 # The operator versions are read from where they are pinned: the Helm charts' targetRevision in
-# apps/gke/*.yaml (Strimzi, External Secrets, KEDA) and ARGOCD_VERSION in cluster/versions.env. The
+# apps/*/*.yaml (Strimzi, External Secrets, KEDA) and ARGOCD_VERSION in cluster/versions.env. The
 # APIs that GKE and Cloud Run provide themselves are pinned here.
 # Needs go (Go module zips hold most CRDs), mvn and a Java >= 21 (Strimzi publishes no CRD YAML: its
 # CRDs are generated from the io.strimzi:api classes by io.strimzi:crd-generator, as its build does).
@@ -19,15 +19,15 @@ out=schemas/crds
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-chart_version() { # chart name -> its targetRevision in apps/gke
+chart_version() { # chart name -> its targetRevision in apps/ (apps/base, or the environment's own)
   awk -v chart="$1" '$1 == "chart:" && $2 == chart {found=1} found && $1 == "targetRevision:" {print $2; exit}' \
-    apps/gke/*.yaml
+    apps/*/*.yaml
 }
 STRIMZI_VERSION=$(chart_version strimzi-kafka-operator)
 ESO_VERSION=v$(chart_version external-secrets)
 KEDA_VERSION=v$(chart_version keda)
 [[ -n $STRIMZI_VERSION && $ESO_VERSION != v && $KEDA_VERSION != v ]] || {
-  echo "refresh-crds: a chart version was not found in apps/gke" >&2
+  echo "refresh-crds: a chart version was not found in apps/" >&2
   exit 1
 }
 

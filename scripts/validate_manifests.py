@@ -15,8 +15,6 @@ import copy
 import functools
 import os
 import re
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +23,10 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import yaml
+
+# The pinned kustomize has one home, scripts/delivery (the workflows import it on a bare runner).
+sys.path.append(str(Path(__file__).resolve().parent / "delivery"))
+from pinned_kustomize import kustomize
 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -57,16 +59,6 @@ def crds_dir() -> Path:
     return Path(os.environ.get("CRDS_DIR", REPO / "schemas" / "crds"))
 
 
-def kustomize() -> str:
-    """The project's pinned kustomize: `make install` links it into .local/bin (CI installs the same
-    version on PATH)."""
-    local = REPO / ".local" / "bin" / "kustomize"
-    found = str(local) if local.is_file() else shutil.which("kustomize")
-    if found is None:
-        raise FileNotFoundError("kustomize is missing: run `make install`")
-    return found
-
-
 def name_of(obj: Obj) -> str:
     return f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
 
@@ -85,15 +77,7 @@ def kustomization_dirs(root: Path = REPO) -> list[Path]:
 
 
 def render_uncached(path: Path) -> list[Obj]:
-    proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
-        [kustomize(), "build", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"kustomize build {path} failed:\n{proc.stderr}")
-    return [doc for doc in yaml.load_all(proc.stdout, Loader=LOADER) if doc]
+    return [doc for doc in yaml.load_all(kustomize("build", path), Loader=LOADER) if doc]
 
 
 @functools.cache

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The rendered diff of a change, per Argo CD Application and environment: what Argo CD would apply
-at BASE against what it would apply at HEAD, both rendered with `kustomize build` (the pinned
-kustomize on PATH, or $KUSTOMIZE).
+at BASE against what it would apply at HEAD, both rendered with the pinned `kustomize build`
+(pinned_kustomize.py).
 
     scripts/delivery/diff_rendered.py --base main                  # BASE against the working tree
     scripts/delivery/diff_rendered.py --base origin/main --head HEAD --output "$GITHUB_STEP_SUMMARY"
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
-import os
 import re
 import subprocess
 import sys
@@ -26,22 +25,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from pinned_kustomize import kustomize
+
 ENVS = ("dev", "gke")
 KIND = re.compile(r"^kind: (\S+)$", re.MULTILINE)
 NAME = re.compile(r"^metadata:\n(?:  (?!name:).*\n|    .*\n)*  name: (\S+)$", re.MULTILINE)
 SOURCE_PATH = re.compile(r"^  source:\n(?:    (?!path:).*\n|      .*\n)*    path: (\S+)$", re.MULTILINE)
-
-
-def kustomize(path: Path) -> str:
-    proc = subprocess.run(  # noqa: S603 - fixed argv
-        [os.environ.get("KUSTOMIZE", "kustomize"), "build", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"kustomize build {path} failed:\n{proc.stderr}")
-    return proc.stdout
 
 
 def documents(text: str) -> list[str]:
@@ -62,12 +51,12 @@ def rendered(root: Path) -> dict[str, list[str]]:
     for env in ENVS:
         if not (root / "apps" / env / "kustomization.yaml").is_file():
             continue
-        apps = documents(kustomize(root / "apps" / env))
+        apps = documents(kustomize("build", root / "apps" / env))
         out[f"{env}/(root: apps/{env})"] = apps
         for app in apps:
             kind, name, path = KIND.search(app), NAME.search(app), SOURCE_PATH.search(app)
             if kind and kind.group(1) == "Application" and name and path:
-                out[f"{env}/{name.group(1)}"] = documents(kustomize(root / path.group(1)))
+                out[f"{env}/{name.group(1)}"] = documents(kustomize("build", root / path.group(1)))
     cloudrun = sorted((root / "cloudrun").glob("*.yaml"))
     if cloudrun:
         out["cloudrun"] = documents("\n---\n".join(p.read_text() for p in cloudrun))

@@ -5,35 +5,23 @@ and layout stay). Each edit reports whether the file changed, so that a second r
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
+from pinned_kustomize import kustomize
 from ruamel.yaml import YAML
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def kustomize() -> str:
-    """The pinned kustomize (cluster/versions.env): `make install` links it into .local/bin; the
-    workflows put the same version on PATH."""
-    local = REPO / ".local" / "bin" / "kustomize"
-    found = str(local) if local.is_file() else shutil.which("kustomize")
-    if found is None:
-        raise SystemExit("kustomize is missing: run `make install`")
-    return found
 
 
 def kustomize_edit(overlay: Path, *args: str) -> bool:
     """``kustomize edit set ARGS`` in ``overlay``; whether its kustomization.yaml changed."""
     path = overlay / "kustomization.yaml"
     before = path.read_bytes()
-    proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
-        [kustomize(), "edit", "set", *args], cwd=overlay, capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"kustomize edit set {' '.join(args)} in {overlay}: {proc.stderr.strip()}")
+    try:
+        kustomize("edit", "set", *args, cwd=overlay)
+    except RuntimeError as failed:
+        raise SystemExit(f"{overlay}: {failed}") from failed
     return path.read_bytes() != before
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from pinned_kustomize import kustomize
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +96,7 @@ class Cluster:
 
     def render(self, path: str) -> str:
         """What the project's pinned kustomize renders for a path (the same binary Argo CD runs)."""
-        return self.run("kustomize", "build", ROOT / path)
+        return kustomize("build", ROOT / path)
 
     def get(self, kind: str, name: str, namespace: str = NAMESPACE) -> Obj:
         found: Obj = json.loads(self.kubectl("get", kind, name, "-n", namespace, "-o", "json"))

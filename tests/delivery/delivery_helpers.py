@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import validate_manifests
 import yaml
+from pinned_kustomize import kustomize
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).resolve().parent / "fixture"
@@ -31,14 +31,6 @@ def tool(relative: str) -> Path:
     return path
 
 
-def kustomize() -> str:
-    """The project's pinned kustomize, the one the validator renders with."""
-    try:
-        return validate_manifests.kustomize()
-    except FileNotFoundError as missing:
-        pytest.fail(str(missing), pytrace=False)
-
-
 def run(
     *args: str | Path, cwd: Path = REPO, check: bool = True, **kw: Any
 ) -> subprocess.CompletedProcess[str]:
@@ -51,8 +43,7 @@ def run(
 
 
 def render(root: Path, overlay: str) -> list[dict[str, Any]]:
-    out = run(kustomize(), "build", root / overlay).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
+    return [doc for doc in yaml.safe_load_all(kustomize("build", root / overlay)) if doc]
 
 
 def copy_repo(source: Path, dest: Path) -> Path:

@@ -3,7 +3,6 @@ shows as exactly that line in exactly one Application, an unrelated change as no
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import shutil
@@ -21,15 +20,6 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "t",
     "GIT_COMMITTER_EMAIL": "t@example.com",
 }
-
-
-def kustomize() -> str:
-    """The pinned kustomize: on PATH, or where cluster/build.sh puts it."""
-    found = shutil.which("kustomize") or next(
-        iter(sorted(glob.glob(str(Path.home() / ".cache/votemon/cluster/*/bin/kustomize")))), None
-    )
-    assert found, "kustomize not found: put it on PATH (cluster/build.sh kustomize builds the pinned one)"
-    return found
 
 
 @pytest.fixture
@@ -60,7 +50,6 @@ def revision(repo: Path) -> str:
 def rendered_diff(repo: Path, base: str, head: str) -> str:
     proc = subprocess.run(
         [str(SCRIPT), "--repo", str(repo), "--base", base, "--head", head],
-        env={**os.environ, "KUSTOMIZE": kustomize()},
         capture_output=True,
         text=True,
         check=True,
@@ -101,7 +90,6 @@ def test_the_working_tree_is_the_default_head(repo: Path) -> None:
     secrets.write_text(secrets.read_text().replace("so1-p2-prod", "acme-prod"))
     proc = subprocess.run(
         [str(SCRIPT), "--repo", str(repo), "--base", base],
-        env={**os.environ, "KUSTOMIZE": kustomize()},
         capture_output=True,
         text=True,
         check=True,

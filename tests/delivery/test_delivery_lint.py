@@ -192,6 +192,19 @@ def test_runtime_lock_is_the_tests_locked_set() -> None:
     assert {d.lower() for d in deps} <= set(runtime), "a runtime dependency is missing from the runtime lock"
 
 
+def test_every_workflow_installs_kustomize_with_the_project_script() -> None:
+    """The pinned kustomize is installed in one way (scripts/install-kustomize.sh, through
+    `make install` or scripts/delivery/install-tools.sh), never inline in a workflow."""
+    inline = [
+        f"{path.name}: {name}"
+        for path in sorted(WORKFLOWS.glob("*.yml"))
+        for name, job in load(path)["jobs"].items()
+        for step in job.get("steps", [])
+        if "kustomize" in step.get("run", "") and "go install" in step.get("run", "")
+    ]
+    assert inline == []
+
+
 def test_replica_pull_requests_get_a_ci_run() -> None:
     """A pull request opened with GITHUB_TOKEN starts no workflow; only workflow_dispatch does. The
     replicas workflow therefore dispatches ci for its branch, after opening the pull request."""
@@ -206,12 +219,11 @@ def test_replica_pull_requests_get_a_ci_run() -> None:
 
 def test_pull_requests_get_the_rendered_diff_in_their_summary() -> None:
     """ci's rendered-diff job runs for pull requests and for the replicas workflow's dispatch, with
-    the kustomize pinned in cluster/versions.env, and writes to the job summary."""
+    the pinned kustomize installed the delivery jobs' way, and writes to the job summary."""
     job = load(WORKFLOWS / "ci.yml")["jobs"]["rendered-diff"]
     assert "pull_request" in job["if"] and "workflow_dispatch" in job["if"]
     script = "\n".join(step.get("run", "") for step in job["steps"])
-    assert "source cluster/versions.env" in script
-    assert "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" in script
+    assert script.index("scripts/delivery/install-tools.sh") < script.index("diff_rendered.py")
     assert 'scripts/delivery/diff_rendered.py --base "origin/$BASE" --head HEAD' in script
     assert '--output "$GITHUB_STEP_SUMMARY"' in script
     checkout = next(step for step in job["steps"] if step.get("uses", "").startswith("actions/checkout@"))

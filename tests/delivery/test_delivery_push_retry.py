@@ -81,9 +81,3 @@ def test_nothing_to_push_and_dirty_tree(tmp_path: Path) -> None:
     dirty = run(SCRIPTS / "push_with_retry.sh", "-m", "x", "--", "true", cwd=ours, env=ENV, check=False)
     assert dirty.returncode == 2 and "uncommitted" in dirty.stderr
     assert (ours / "overlays/gke/kustomization.yaml").read_text() == "local: edit\n"  # not reset
-
-
-def test_render_overlays_renders_every_overlay(tmp_path: Path) -> None:
-    proc = run(SCRIPTS / "render_overlays.sh", "-o", tmp_path / "out")
-    overlays = sorted(p.parent.name for p in (SCRIPTS.parents[1] / "overlays").glob("*/kustomization.yaml"))
-    assert sorted(p.stem for p in (tmp_path / "out").glob("*.yaml")) == overlays, proc.stdout

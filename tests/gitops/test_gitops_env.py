@@ -3,12 +3,13 @@ checks, and the Argo CD tree itself is sound."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
+import argocd_root_app
 import pytest
 import validate_manifests as vm
-import yaml
 
 from tests.gitops.gitops_support import REPO, by_key, container, find
 
@@ -27,12 +28,32 @@ def test_argo_children_point_at_rendering_paths(env: str) -> None:
 
 @pytest.mark.parametrize("env", vm.ENVS)
 def test_root_app_of_apps(env: str) -> None:
-    root = yaml.safe_load((REPO / "apps" / "root" / f"{env}.yaml").read_text())
+    root = argocd_root_app.root_app(env, repo=None, without_operators=False)
     assert vm.schema_errors(root) == []
-    assert root["spec"]["source"]["path"] == f"apps/{env}"
+    assert (root["metadata"]["name"], root["spec"]["source"]["path"]) == (f"so1-p2-{env}", f"apps/{env}")
+    assert "kustomize" not in root["spec"]["source"], "the repository in git: nothing to patch"
     projects = {o["metadata"]["name"] for o in vm.render(REPO / "apps" / env) if o["kind"] == "AppProject"}
     assert root["spec"]["project"] in projects
     assert root["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+
+
+def test_environments_differ_only_in_their_paths_and_their_own_charts() -> None:
+    """apps/base holds what both environments sync: the same Applications, each pointed at its
+    environment's overlay; only the charts an environment alone needs (dev: metrics-server, gke:
+    KEDA) are its own."""
+    apps = {
+        env: {
+            (o["kind"], o["metadata"]["name"]): json.dumps(o, sort_keys=True).replace(f"/{env}", "/<env>")
+            for o in vm.render(REPO / "apps" / env)
+        }
+        for env in vm.ENVS
+    }
+    dev, gke = apps["dev"], apps["gke"]
+    assert dev.keys() - gke.keys() == {("Application", "metrics-server")}
+    assert gke.keys() - dev.keys() == {("Application", "keda")}
+    assert [key for key in dev.keys() & gke.keys() if dev[key] != gke[key]] == []
+    paths = {str(path.relative_to(REPO)) for path in vm.app_paths("gke")}
+    assert paths == {"overlays/gke", "overlays/gke/data", "overlays/gke/observability"}
 
 
 @pytest.mark.parametrize("env", vm.ENVS)

@@ -10,11 +10,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import validate_manifests as vm
-import yaml
+from pinned_kustomize import kustomize
 
 from tests.gitops.gitops_support import REPO
 
@@ -29,13 +28,11 @@ def pinned(name: str) -> str:
 
 
 def chart_versions(env: str) -> dict[str, str]:
-    versions = {}
-    for file in sorted((REPO / "apps" / env).glob("*.yaml")):
-        for doc in yaml.safe_load_all(file.read_text()):
-            source = doc.get("spec", {}).get("source", {}) if doc else {}
-            if source.get("chart"):
-                versions[source["chart"]] = str(source["targetRevision"])
-    return versions
+    return {
+        app["spec"]["source"]["chart"]: str(app["spec"]["source"]["targetRevision"])
+        for app in vm.render(REPO / "apps" / env)
+        if app["kind"] == "Application" and app["spec"]["source"].get("chart")
+    }
 
 
 def crd_versions() -> dict[str, set[str]]:
@@ -50,8 +47,7 @@ def crd_versions() -> dict[str, set[str]]:
 
 
 def test_the_pinned_kustomize_renders() -> None:
-    proc = subprocess.run([vm.kustomize(), "version"], capture_output=True, text=True, check=True)
-    assert proc.stdout.strip() == pinned("KUSTOMIZE_VERSION")
+    assert kustomize("version").strip() == pinned("KUSTOMIZE_VERSION")
 
 
 def test_the_crd_schemas_are_those_of_the_installed_versions() -> None:

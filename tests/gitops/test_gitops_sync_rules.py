@@ -30,7 +30,7 @@ def test_a_reference_to_a_later_application_fails(tmp_path: Path) -> None:
     assert vm.check_application_waves("dev") == []
     for tree in ("apps", "base", "overlays"):
         shutil.copytree(REPO / tree, tmp_path / tree)
-    data = tmp_path / "apps" / "dev" / "data.yaml"
+    data = tmp_path / "apps" / "base" / "data.yaml"
     data.write_text(data.read_text().replace('sync-wave: "1"', 'sync-wave: "3"'))
     errors = vm.check_application_waves("dev", tmp_path)
     assert any("references Secret/redis-auth, synced later (wave 3)" in e for e in errors), errors
@@ -57,11 +57,13 @@ def test_argo_files_without_namespace_or_a_root_without_retry_fail(tmp_path: Pat
     assert vm.check_argo_sources(tmp_path) == []
     bootstrap = tmp_path / "apps" / "projects" / "bootstrap.yaml"
     bootstrap.write_text(bootstrap.read_text().replace("  namespace: argocd\n", "", 1))
-    root = tmp_path / "apps" / "root" / "dev.yaml"
+    root = tmp_path / "apps" / "root" / "app-of-apps.yaml"
     root.write_text(root.read_text().replace("    retry:", "    retry_removed:", 1))
     errors = vm.check_argo_sources(tmp_path)
     assert "apps/projects/bootstrap.yaml: AppProject/so1-p2-bootstrap: no metadata.namespace argocd" in errors
-    assert any(e.startswith("apps/root/dev.yaml: ") and "no syncPolicy.retry" in e for e in errors), errors
+    assert any(e.startswith("apps/root/app-of-apps.yaml: ") and "no syncPolicy.retry" in e for e in errors), (
+        errors
+    )
 
 
 def test_deleting_an_application_cannot_take_the_namespace_projects_or_crds_with_it() -> None:
