@@ -5,17 +5,66 @@
 #   stack/stack.sh stop NAME...  SIGTERM one of kafka, redis, ferretdb (`up` starts it again)
 #   stack/stack.sh kill NAME     SIGKILL it: a crash, for the fault tests
 #   stack/stack.sh status  what runs where
-# Data and logs live under .local/ (ignored by git). Ports come from the environment.
-# MONGO_URI pointing elsewhere than the default skips FerretDB.
+# Data and logs live under .local/ (ignored by git). The ports are those of the settings
+# (KAFKA_BOOTSTRAP_SERVERS, REDIS_URL, MONGO_URI: src/votemon/settings.py), the one place they live;
+# KAFKA_CONTROLLER_PORT (default 9093) is the stack's own. MONGO_URI on another host skips FerretDB.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-KAFKA_PORT=${KAFKA_PORT:-9092}
+eval "$("$root/.venv/bin/python" -m votemon.dev stack-env)"
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
-REDIS_PORT=${REDIS_PORT:-6379}
-MONGO_PORT=${MONGO_PORT:-27017}
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}
-# shellcheck source=stack/lib.sh
-source "$root/stack/lib.sh"
+
+# --- background processes with pidfiles and logs under .local/ (STACK_DIR) -----------------------
+state=${STACK_DIR:-$root/.local}
+run=$state/run
+logs=$state/log
+mkdir -p "$run" "$logs" "$state/bin"
+
+say() { printf '>> %s\n' "$*"; }
+die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
+
+running() { # name -> true when our pidfile names a live process
+  local pidfile=$run/$1.pid
+  [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+claim_port() { # name port: fail when another program already listens there
+  if port_open "$2"; then
+    die "port $2 for $1 is taken by another program (ss -ltnp 'sport = :$2'); give the settings another one"
+  fi
+}
+
+wait_for() { # name seconds command...: poll until the command succeeds
+  local name=$1 seconds=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ! running "$name"; then
+      die "$name exited while starting; its log: $logs/$name.log (last lines below)
+$(tail -n 20 "$logs/$name.log" 2>/dev/null)"
+    fi
+    ((SECONDS < deadline)) || die "$name did not become ready in ${seconds}s; its log: $logs/$name.log"
+    sleep 0.3
+  done
+}
+
+start() { # name command...: run in the background with a pidfile and a log
+  local name=$1; shift
+  nohup "$@" >"$logs/$name.log" 2>&1 &
+  echo $! >"$run/$name.pid"
+}
+
+stop() { # name: SIGTERM, then SIGKILL after 20 s
+  local name=$1 pidfile=$run/$1.pid pid
+  running "$name" || { rm -f "$pidfile"; return 0; }
+  pid=$(cat "$pidfile")
+  say "stopping $name (pid $pid)"
+  kill "$pid"
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+  rm -f "$pidfile"
+}
 
 # --- Kafka -----------------------------------------------------------------------------------
 kafka_jars=$root/stack/kafka/target/dependency
@@ -88,7 +137,7 @@ up_ferretdb() {
   start ferretdb "$ferretdb_bin" -listen "127.0.0.1:$MONGO_PORT" -data-dir "$state/ferretdb"
 }
 
-use_ferretdb() { [[ -z ${MONGO_URI:-} || $MONGO_URI == "mongodb://127.0.0.1:$MONGO_PORT"* ]]; }
+use_ferretdb() { [[ $FERRETDB == 1 ]]; }
 
 # --- commands --------------------------------------------------------------------------------
 case ${1:-} in
@@ -104,7 +153,7 @@ case ${1:-} in
     if use_ferretdb; then wait_for ferretdb 30 port_open "$MONGO_PORT"; fi
     wait_for kafka 90 port_open "$KAFKA_PORT"
     say "creating topics"
-    KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT "$root/.venv/bin/votemon" create-topics \
+    "$root/.venv/bin/votemon" create-topics \
       || die "topic creation failed (is Kafka healthy? see $logs/kafka.log)"
     say "stack ready: kafka 127.0.0.1:$KAFKA_PORT, redis 127.0.0.1:$REDIS_PORT, mongo 127.0.0.1:$MONGO_PORT; logs in $logs"
     ;;
