@@ -133,20 +133,10 @@ def stack_env(settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    commands = {"up": up, "down": down, "status": status, "stack-env": stack_env, "supervise": supervise}
     parser = argparse.ArgumentParser(prog="python -m votemon.dev", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "stack-env", "supervise"])
-    command = parser.parse_args(argv).command
-    settings = Settings()
-    if command == "up":
-        up(settings)
-    elif command == "down":
-        down(settings)
-    elif command == "status":
-        status(settings)
-    elif command == "stack-env":
-        stack_env(settings)
-    else:
-        supervise(settings)
+    parser.add_argument("command", choices=list(commands))
+    commands[parser.parse_args(argv).command](Settings())
 
 
 if __name__ == "__main__":
