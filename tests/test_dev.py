@@ -1,11 +1,13 @@
 """The development tooling's pure logic: the service registry, `eventually()`, the stack's ports read
-from the settings, and the supervisor record that `make down` trusts only for the process it names."""
+from the settings, and the records of PIDs (the supervisor's, the stack's pidfiles) trusted only for
+the process they name."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import psutil
@@ -14,6 +16,7 @@ import pytest
 from votemon.__main__ import COMMANDS
 from votemon.dev import __main__ as dev
 from votemon.dev.eventually import eventually
+from votemon.dev.processes import ROOT
 from votemon.settings import SERVICES, Settings
 
 
@@ -84,3 +87,14 @@ def test_down_trusts_the_record_only_for_the_process_it_names(
     assert dev.running_supervisor(settings) is None
     dev.down(settings)  # says the pipeline is not running, signals nothing, forgets the record
     assert not record.exists()
+
+
+def test_the_stack_pidfile_names_only_the_process_it_recorded(tmp_path: Path) -> None:
+    """stack/lib.sh: a live PID recorded with another start time is some other program's now."""
+    script = f"""
+        root={ROOT}; STACK_DIR={tmp_path}; source "$root/stack/lib.sh"
+        echo "$$ 1" >"$run/reused.pid"; running reused && echo reused
+        echo "$$ $(started_at $$)" >"$run/ours.pid"; running ours && echo ours
+    """
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["ours"]
