@@ -25,10 +25,10 @@ stack: install ## install (first time) and start Kafka, Redis and FerretDB
 	stack/stack.sh up
 
 up: stack ## start the whole pipeline locally, without load
-	stack/services.sh up
+	$(PY) -m votemon.dev up
 
 down: ## stop the pipeline and the stack
-	-stack/services.sh down
+	-$(PY) -m votemon.dev down
 	stack/stack.sh down
 
 demo: up ## run the pipeline under the 1000-vote Locust load and print the results

@@ -14,8 +14,8 @@ import time
 
 from bench.run import bench_settings
 from bench.stats import median
-from tests.browser import OUTPUT, cast_known_votes, chromium, viewer
-from tests.support import running_pipeline
+from votemon.dev.browser import OUTPUT, cast_known_votes, chromium, viewer
+from votemon.dev.pipeline import running_pipeline
 
 TARGET_S = 2.0
 GIVE_UP_S = 30.0

@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 
 from bench.seed import count_votes, seed_counters, seed_log
 from bench.stats import percentile
-from tests.services import ROOT, Service, free_port
+from votemon.dev.processes import ROOT, Service, free_port
 from votemon.settings import Settings
 from votemon.store.tally import Tally, redis_client
 from votemon.store.vote_log import mongo_client

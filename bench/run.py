@@ -44,7 +44,7 @@ from bench.stats import (
     ratio,
     text_table,
 )
-from tests.services import ROOT, Service, environment, free_port, test_settings
+from votemon.dev.processes import ROOT, Service, environment, free_port, isolated_settings
 from votemon.kafka import create_topics
 from votemon.settings import Settings
 
@@ -557,7 +557,7 @@ def write_results(out: Path, table: list[Row], raw: dict[str, Any], meta: dict[s
 
 def bench_settings() -> Settings:
     run = uuid.uuid4().hex[:8]
-    return test_settings(
+    return isolated_settings(
         votes_topic=f"votes-submitted-bench-{run}",
         dead_letter_topic=f"votes-dead-letter-bench-{run}",
         consumer_group=f"vote-counter-bench-{run}",

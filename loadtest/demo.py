@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from votemon.dev.eventually import eventually
 from votemon.settings import Settings
 from votemon.store.tally import Tally, redis_client
 
@@ -77,13 +78,12 @@ def main() -> int:
     sent, refused = stats["sent"], stats["failed"]
     accepted = sent - refused
 
-    deadline = time.monotonic() + 60
-    while True:
-        after = asyncio.run(snapshot(settings))
-        counted = counts(after) - counts(before)
-        if counted["total"] >= accepted or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    def counted_now() -> collections.Counter[str]:
+        return counts(asyncio.run(snapshot(settings))) - counts(before)
+
+    with contextlib.suppress(AssertionError):  # what was counted by then is reported below either way
+        eventually(lambda: counted_now()["total"] >= accepted, 60, "not every accepted vote counted", 0.2)
+    counted = counted_now()
     in_log = logged(settings) - logs_before
 
     print(f"\n{'':<42}{'expected':>10}{'counted':>10}")

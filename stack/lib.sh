@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Shared by stack.sh and services.sh: background processes with pidfiles and logs under .local/.
-# Expects $root (the repository) to be set by the sourcing script.
+# Shared by stack/stack.sh and cluster/: background processes with pidfiles and logs under .local/.
+# A pidfile holds the PID and the process's start time, so a PID reused by another program is never
+# taken for ours. Expects $root (the repository) to be set by the sourcing script.
 state=${STACK_DIR:-$root/.local}
 run=$state/run
 logs=$state/log
@@ -9,16 +10,29 @@ mkdir -p "$run" "$logs" "$state/bin"
 say() { printf '>> %s\n' "$*"; }
 die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
 
-running() { # name -> true when our pidfile names a live process
-  local pidfile=$run/$1.pid
-  [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+started_at() { # pid -> its start time (clock ticks after boot, /proc/PID/stat field 22)
+  local stat fields
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  read -ra fields <<<"${stat##*) }" # the fields after "PID (command) "; the command may hold spaces
+  echo "${fields[19]}"
+}
+
+pid_of() { local pid; read -r pid _ <"$run/$1.pid"; echo "$pid"; }
+
+running() { # name -> true when our pidfile names a live process, the one it recorded
+  local pidfile=$run/$1.pid pid start
+  [[ -f $pidfile ]] || return 1
+  read -r pid start <"$pidfile"
+  # a pidfile written before start times were recorded: the PID alone
+  [[ -n $start ]] || { kill -0 "$pid" 2>/dev/null; return; }
+  [[ $(started_at "$pid") == "$start" ]]
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 claim_port() { # name port: fail when another program already listens there
   if port_open "$2"; then
-    die "port $2 for $1 is taken by another program (ss -ltnp 'sport = :$2'); set ${1^^}_PORT to another port"
+    die "port $2 for $1 is taken by another program (ss -ltnp 'sport = :$2'); choose another port"
   fi
 }
 
@@ -38,13 +52,13 @@ $(tail -n 20 "$logs/$name.log" 2>/dev/null)"
 start() { # name command...: run in the background with a pidfile and a log
   local name=$1; shift
   nohup "$@" >"$logs/$name.log" 2>&1 &
-  echo $! >"$run/$name.pid"
+  echo "$! $(started_at $!)" >"$run/$name.pid"
 }
 
 stop() { # name: SIGTERM, then SIGKILL after 20 s
   local name=$1 pidfile=$run/$1.pid pid
   running "$name" || { rm -f "$pidfile"; return 0; }
-  pid=$(cat "$pidfile")
+  pid=$(pid_of "$name")
   say "stopping $name (pid $pid)"
   kill "$pid"
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done

@@ -5,14 +5,13 @@
 #   stack/stack.sh stop NAME...  SIGTERM one of kafka, redis, ferretdb (`up` starts it again)
 #   stack/stack.sh kill NAME     SIGKILL it: a crash, for the fault tests
 #   stack/stack.sh status  what runs where
-# Data and logs live under .local/ (ignored by git). Ports come from the environment.
-# MONGO_URI pointing elsewhere than the default skips FerretDB.
+# Data and logs live under .local/ (ignored by git). The ports are those of the settings
+# (KAFKA_BOOTSTRAP_SERVERS, REDIS_URL, MONGO_URI: src/votemon/settings.py), the one place they live;
+# KAFKA_CONTROLLER_PORT (default 9093) is the stack's own. MONGO_URI on another host skips FerretDB.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-KAFKA_PORT=${KAFKA_PORT:-9092}
+eval "$("$root/.venv/bin/python" -m votemon.dev stack-env)"
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
-REDIS_PORT=${REDIS_PORT:-6379}
-MONGO_PORT=${MONGO_PORT:-27017}
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}
 # shellcheck source=stack/lib.sh
 source "$root/stack/lib.sh"
@@ -88,7 +87,7 @@ up_ferretdb() {
   start ferretdb "$ferretdb_bin" -listen "127.0.0.1:$MONGO_PORT" -data-dir "$state/ferretdb"
 }
 
-use_ferretdb() { [[ -z ${MONGO_URI:-} || $MONGO_URI == "mongodb://127.0.0.1:$MONGO_PORT"* ]]; }
+use_ferretdb() { [[ $FERRETDB == 1 ]]; }
 
 # --- commands --------------------------------------------------------------------------------
 case ${1:-} in
@@ -104,7 +103,7 @@ case ${1:-} in
     if use_ferretdb; then wait_for ferretdb 30 port_open "$MONGO_PORT"; fi
     wait_for kafka 90 port_open "$KAFKA_PORT"
     say "creating topics"
-    KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT "$root/.venv/bin/votemon" create-topics \
+    "$root/.venv/bin/votemon" create-topics \
       || die "topic creation failed (is Kafka healthy? see $logs/kafka.log)"
     say "stack ready: kafka 127.0.0.1:$KAFKA_PORT, redis 127.0.0.1:$REDIS_PORT, mongo 127.0.0.1:$MONGO_PORT; logs in $logs"
     ;;
@@ -117,12 +116,12 @@ case ${1:-} in
     ;;
   kill)
     running "${2:-}" || die "${2:-?} is not running"
-    kill -9 "$(cat "$run/$2.pid")"
+    kill -9 "$(pid_of "$2")"
     rm -f "$run/$2.pid"
     ;;
   status)
     for name in kafka redis ferretdb; do
-      if running "$name"; then echo "$name: running (pid $(cat "$run/$name.pid"))"; else echo "$name: stopped"; fi
+      if running "$name"; then echo "$name: running (pid $(pid_of "$name"))"; else echo "$name: stopped"; fi
     done
     ;;
   *) echo "usage: $0 up|down|status|stop NAME...|kill NAME" >&2; exit 2 ;;

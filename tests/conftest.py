@@ -1,5 +1,5 @@
 """Fixtures over the real local stack (Kafka, Redis, FerretDB: `make stack` starts them). The helpers
-they build on are in tests/support.py, which the tests import."""
+they build on are in votemon.dev and tests/support.py, which the tests import."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.services import test_settings
-from tests.support import LargeStore, Pipeline, StackNotRunningError, count, running_pipeline, store_settings
+from tests.support import LargeStore, count, store_settings, test_settings
+from votemon.dev.pipeline import Pipeline, StackNotRunningError, running_pipeline
 
 # The fixtures that need the local stack. A test that uses one, directly or through another fixture,
 # is marked `stack`, so `pytest -m "not stack"` (make validate) selects none of them.

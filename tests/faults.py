@@ -6,9 +6,7 @@ other ports and another data folder) and never disturb the session's shared one.
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import os
 import shutil
 import subprocess
 import threading
@@ -21,13 +19,12 @@ import httpx
 import pymongo
 import redis
 
-from tests.services import LOGS, ROOT, Service, free_port, test_settings
-from tests.support import KafkaProbe, wait_caught_up, wait_until
-from votemon.kafka import create_topics
+from tests.support import test_settings
+from votemon.dev.eventually import eventually
+from votemon.dev.pipeline import KafkaProbe, wait_caught_up
+from votemon.dev.processes import LOGS, ROOT, environment, free_port
 from votemon.settings import Settings
 from votemon.store import tally
-
-SERVICES = ("grpc-server", "consumer", "results", "front")
 
 
 class FaultStack:
@@ -35,18 +32,21 @@ class FaultStack:
 
     def __init__(self) -> None:
         self.directory = ROOT / ".local" / f"faults-{uuid.uuid4().hex[:6]}"
-        self.ports = {
-            "KAFKA_PORT": free_port(),
-            "KAFKA_CONTROLLER_PORT": free_port(),
-            "REDIS_PORT": free_port(),
-            "MONGO_PORT": free_port(),
-        }
+        self._redis_server = f"redis://127.0.0.1:{free_port()}"
+        self._servers = test_settings(
+            kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",
+            redis_url=f"{self._redis_server}/0",
+            mongo_uri=f"mongodb://127.0.0.1:{free_port()}/",
+        )
+        self._controller_port = free_port()
         self._databases = iter(range(16))
 
     def _stack(self, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "MONGO_URI"}
-        env.update({name: str(port) for name, port in self.ports.items()}, STACK_DIR=str(self.directory))
-        env["REDIS_PERSISTENCE"] = "snapshot"  # a Redis crash loses what came after its last snapshot
+        env = environment(self._servers) | {
+            "KAFKA_CONTROLLER_PORT": str(self._controller_port),
+            "STACK_DIR": str(self.directory),
+            "REDIS_PERSISTENCE": "snapshot",  # a Redis crash loses what came after its last snapshot
+        }
         subprocess.run([str(ROOT / "stack" / "stack.sh"), *args], check=True, env=env, timeout=180)
 
     def up(self) -> None:
@@ -61,15 +61,15 @@ class FaultStack:
 
     def down(self) -> None:
         self._stack("down")
-        shutil.copytree(self.directory / "log", LOGS / self.directory.name, dirs_exist_ok=True)
+        shutil.copytree(self.directory / "log", LOGS / "tests" / self.directory.name, dirs_exist_ok=True)
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def settings(self) -> Settings:
         """Fresh topics, group and databases on this stack: each test starts from zero."""
         return test_settings(
-            kafka_bootstrap_servers=f"127.0.0.1:{self.ports['KAFKA_PORT']}",
-            redis_url=f"redis://127.0.0.1:{self.ports['REDIS_PORT']}/{next(self._databases)}",
-            mongo_uri=f"mongodb://127.0.0.1:{self.ports['MONGO_PORT']}/",
+            kafka_bootstrap_servers=self._servers.kafka_bootstrap_servers,
+            redis_url=f"{self._redis_server}/{next(self._databases)}",
+            mongo_uri=self._servers.mongo_uri,
             consumer_max_records=50,  # many small batches: a kill lands mid-batch
         )
 
@@ -120,26 +120,28 @@ class VoteLoad:
         return requests
 
     def _send(self, client: httpx.Client, body: list[dict[str, Any]], deadline: float) -> None:
+        """Send one request until it is answered 202, 0.2 s after each 503 or missing answer."""
         payload: Any = body[0] if len(body) == 1 else body
-        while time.monotonic() < deadline:
+
+        def acknowledged() -> bool:
             started = time.monotonic()
             try:
                 reply = client.post(f"{self.front}/grpc", json=payload)
             except httpx.TransportError:
                 self.answers.append(Answer(started, time.monotonic(), None, None))
-                time.sleep(0.2)
-                continue
+                return False
             self.answers.append(
                 Answer(started, time.monotonic(), reply.status_code, reply.headers.get("retry-after"))
             )
-            if reply.status_code == 202:
-                assert reply.json()["ids"] == [v["id"] for v in body]
-                self.acknowledged.update({v["id"]: v for v in body})
-                return
-            assert reply.status_code == 503, reply.text
+            assert reply.status_code in {202, 503}, reply.text
             assert reply.json()["ids"] == [v["id"] for v in body]
-            time.sleep(0.2)
-        raise TimeoutError("a request was not acknowledged before the load's deadline")
+            if reply.status_code == 503:
+                return False
+            self.acknowledged.update({v["id"]: v for v in body})
+            return True
+
+        remaining = deadline - time.monotonic()
+        eventually(acknowledged, remaining, "a request was not acknowledged before the load's deadline", 0.2)
 
     def _run(self) -> None:
         try:
@@ -167,10 +169,7 @@ class VoteLoad:
         return len(self.acknowledged)
 
     def wait_progress(self, votes: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while self.progress() < votes:
-            assert time.monotonic() < deadline, f"the load reached {self.progress()} of {votes} votes"
-            time.sleep(0.05)
+        eventually(lambda: self.progress() >= votes, timeout, f"the load did not reach {votes} votes", 0.05)
 
     def finish(self, timeout: float = 200) -> None:
         assert self._thread is not None
@@ -181,38 +180,6 @@ class VoteLoad:
         assert len(self.acknowledged) == self.count, "the load ended with votes never acknowledged"
 
 
-class Pipeline:
-    """The four services on a fault stack, each restartable."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        asyncio.run(create_topics(settings))
-        self.services = {name: Service(name, settings).start() for name in SERVICES}
-        self.extra: list[Service] = []
-        try:
-            for service in self.services.values():
-                service.wait_ready()
-        except (RuntimeError, TimeoutError):
-            self.stop()
-            raise
-
-    @property
-    def front(self) -> str:
-        return self.services["front"].base_url
-
-    def add_consumer(self) -> Service:
-        consumer = Service(
-            "consumer", self.settings.model_copy(update={"consumer_metrics_bind": f"127.0.0.1:{free_port()}"})
-        )
-        self.extra.append(consumer.start().wait_ready())
-        return consumer
-
-    def stop(self) -> dict[str, int]:
-        return {name: s.stop() for name, s in self.services.items()} | {
-            f"extra-{i}": s.stop() for i, s in enumerate(self.extra)
-        }
-
-
 def counted(settings: Settings) -> int:
     with redis.Redis.from_url(settings.redis_url) as counters:
         return int(counters.get(tally.TOTAL) or 0)
@@ -220,7 +187,7 @@ def counted(settings: Settings) -> int:
 
 def wait_counting(settings: Settings, above: int, timeout: float = 30) -> int:
     """Wait until the total passes `above`: a consumer is working through its backlog."""
-    return wait_until(
+    return eventually(
         lambda: total if (total := counted(settings)) > above else 0,
         timeout,
         "the consumer did not start counting",

@@ -11,8 +11,8 @@ import pytest
 import redis
 from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
-from tests.services import Service
 from tests.support import LargeStore, count, store_settings
+from votemon.dev.processes import Service
 from votemon.settings import Settings
 from votemon.store import tally
 

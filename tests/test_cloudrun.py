@@ -14,7 +14,7 @@ import yaml
 from detect_secrets.core.secrets_collection import SecretsCollection
 from detect_secrets.settings import default_settings
 
-from tests.services import ROOT
+from votemon.dev.processes import ROOT
 from votemon.settings import Settings
 
 FILES = sorted([*ROOT.glob("cloudrun/*.yaml"), *ROOT.glob("cloudrun/*.yml")])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from tests.support import Pipeline, unique_band, vote
+from votemon.dev.pipeline import Pipeline, unique_band, vote
 from votemon.votes import AcceptedVote, VoteIn, utc_now
 
 

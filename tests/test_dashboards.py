@@ -12,14 +12,14 @@ from __future__ import annotations
 import collections
 import json
 import re
-import time
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.services import ROOT
-from tests.support import Pipeline, unique_band, vote
+from votemon.dev.eventually import eventually
+from votemon.dev.pipeline import Pipeline, unique_band, vote
+from votemon.dev.processes import ROOT
 
 DASHBOARDS = sorted((ROOT / "base" / "grafana" / "dashboards").glob("*.json"))
 Frame = dict[str, list[Any]]
@@ -134,13 +134,12 @@ def panel_frame(redis: Any, panel: dict[str, Any], target: dict[str, Any]) -> Fr
 
 def settled_log_counts(pipeline: Pipeline, timeout: float = 20) -> dict[str, collections.Counter[Any]]:
     """Counts from the MongoDB log (independent of Redis), once Redis and the log agree on the total."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def settled() -> list[dict[str, Any]] | None:
         documents = list(pipeline.logs.find({}, {"name": 1, "album": 1, "accepted_at": 1}))
-        total = int(pipeline.redis.get("votes:total") or 0)
-        if total == len(documents) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+        return documents if int(pipeline.redis.get("votes:total") or 0) == len(documents) else None
+
+    documents = eventually(settled, timeout, "Redis and the vote log did not agree on the total", 0.2)
     return {
         "votes:total": collections.Counter({"total": len(documents)}),
         "votes:by-band": collections.Counter(d["name"] for d in documents),

@@ -13,7 +13,9 @@ import httpx
 import pytest
 import redis
 
-from tests.faults import FaultStack, Pipeline, VoteLoad, assert_counted_exactly_once, counted, wait_counting
+from tests.faults import FaultStack, VoteLoad, assert_counted_exactly_once, counted, wait_counting
+from votemon.dev.eventually import eventually
+from votemon.dev.pipeline import Pipeline, running_pipeline
 
 pytestmark = pytest.mark.fault
 
@@ -29,9 +31,8 @@ def stack() -> Iterator[FaultStack]:
 @pytest.fixture
 def pipeline(stack: FaultStack) -> Iterator[Pipeline]:
     stack.up()  # a test may have left a server down
-    pipeline = Pipeline(stack.settings())
-    yield pipeline
-    pipeline.stop()
+    with running_pipeline(stack.settings()) as pipeline:
+        yield pipeline
 
 
 def test_consumer_killed_mid_batch_then_restarted(pipeline: Pipeline) -> None:
@@ -119,8 +120,7 @@ def test_redis_killed_without_final_save_loses_recent_counts_and_recounts_them(
     with redis.Redis.from_url(pipeline.settings.redis_url) as counters:
         counters.bgsave()
         saved = counters.lastsave()
-        while counters.lastsave() == saved:
-            time.sleep(0.05)
+        eventually(lambda: counters.lastsave() != saved, 30, "Redis saved no snapshot", 0.05)
     load.wait_progress(550)
     stack.kill("redis")  # everything counted since the snapshot is gone, offsets with it
     stack.up()

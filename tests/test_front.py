@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.services import Service, free_port
-from tests.support import Pipeline, unique_band, vote, wait_until
+from votemon.dev.eventually import eventually
+from votemon.dev.pipeline import Pipeline, unique_band, vote
+from votemon.dev.processes import Service, free_port
 
 BAND = unique_band("Refused")
 GOOD = vote(BAND)
@@ -175,7 +176,7 @@ def test_overload_is_shed_with_503_and_the_ids_and_counted_exactly_after_retry(p
         server.process.send_signal(signal.SIGSTOP)
         with ThreadPoolExecutor(len(held)) as pool:
             in_flight = [pool.submit(httpx.post, url, json=batch, timeout=60) for batch in held]
-            wait_until(lambda: front_metric(front, "votes_in_flight") == 20, 30, "20 votes in flight")
+            eventually(lambda: front_metric(front, "votes_in_flight") == 20, 30, "20 votes in flight")
             # The limit counts votes: one more single vote, or a batch of 5, is over it.
             single, five = vote(band, id=f"shed-{band[-10:]}-single"), [vote(band) for _ in range(5)]
             shed = [httpx.post(url, json=body, timeout=10) for body in (single, five)]

@@ -13,7 +13,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support import Pipeline, unique_band
+from votemon.dev.pipeline import Pipeline, unique_band
 from votemon.votes import InvalidVotesError, parse_votes
 
 BAND = unique_band("Fuzz")

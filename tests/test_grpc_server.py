@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 
 import grpc
@@ -12,8 +11,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.headless_dns import HeadlessDns
-from tests.services import Service, free_port
-from tests.support import Pipeline, unique_band, vote
+from votemon.dev.eventually import eventually
+from votemon.dev.pipeline import Pipeline, unique_band, vote
+from votemon.dev.processes import Service, free_port
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
 
 
@@ -147,12 +147,18 @@ def test_a_server_added_after_the_front_connected_takes_calls_within_the_connect
                 sent += 1
             servers.append(server("127.0.0.4").wait_ready())
             dns_server.addresses = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
-            # every connection reaches its age (+10% jitter), its grace ends, the front resolves again
-            deadline = time.monotonic() + age * 1.1 + grace + resolution + 5
-            while produced_by(servers[2]) == 0 and time.monotonic() < deadline:
+
+            def new_server_took_a_call() -> bool:
+                nonlocal sent
+                if produced_by(servers[2]) > 0:
+                    return True
                 assert pipeline.http.post(f"{front.base_url}/grpc", json=vote(band)).status_code == 202
                 sent += 1
-            assert produced_by(servers[2]) > 0, f"the new server took no call of {sent}"
+                return False
+
+            # every connection reaches its age (+10% jitter), its grace ends, the front resolves again
+            within = age * 1.1 + grace + resolution + 5
+            eventually(new_server_took_a_call, within, "the new server took no call", interval=0)
             assert sum(produced_by(each) for each in servers) == sent
             assert pipeline.wait_band_count(band, sent) == sent
         finally:

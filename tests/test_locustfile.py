@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import ROOT
+from votemon.dev.processes import ROOT
 
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
 RUN_TIME_S = 300  # as in the demo: a safety limit, never reached

@@ -15,9 +15,11 @@ import httpx
 import pytest
 from playwright.sync_api import Browser
 
-from tests.browser import cast_known_votes, chromium, viewer
-from tests.services import Service, free_port
-from tests.support import LargeStore, Pipeline, count
+from tests.support import LargeStore, count
+from votemon.dev.browser import cast_known_votes, chromium, viewer
+from votemon.dev.eventually import eventually
+from votemon.dev.pipeline import Pipeline
+from votemon.dev.processes import Service, free_port
 
 pytestmark = pytest.mark.stack
 
@@ -136,13 +138,13 @@ def test_page_on_a_large_store_shows_the_newest_votes(large_store: LargeStore, b
 
 
 def wait_healthy(service: Service, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{service.base_url}/healthz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"results not healthy; log: {service.log_path}")
+    eventually(
+        lambda: httpx.get(f"{service.base_url}/healthz", timeout=1).status_code == 200,
+        timeout,
+        f"results did not answer /healthz (log: {service.log_path})",
+        0.2,
+        ignoring=(httpx.HTTPError,),
+    )
 
 
 def test_banner_while_the_data_source_is_unreachable_then_recovery(

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.support import Pipeline, unique_band, vote
+from votemon.dev.pipeline import Pipeline, unique_band, vote
 
 
 def test_votes_sent_single_and_batched_concurrently_are_counted_exactly(pipeline: Pipeline) -> None:

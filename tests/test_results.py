@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import Pipeline, unique_band, vote
+from votemon.dev.pipeline import Pipeline, unique_band, vote
 
 
 def test_totals_report_bands_and_albums(pipeline: Pipeline) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.services import ROOT
+from votemon.dev.processes import ROOT
 
 HOOK = ROOT / ".venv" / "bin" / "detect-secrets-hook"
 SKIPPED = ("requirements.lock", "requirements-runtime.lock", ".secrets.baseline")

@@ -7,17 +7,11 @@ import importlib
 
 import uvloop
 
-from votemon.settings import Settings
+from votemon.settings import SERVICES, Settings
 
 # command -> the module whose `run(settings)` it runs. Imported on demand, so that each process
 # registers (and exports on /metrics) only its own service's metrics.
-COMMANDS = {
-    "front": "votemon.front",
-    "grpc-server": "votemon.grpc_server",
-    "consumer": "votemon.consumer",
-    "results": "votemon.results",
-    "create-topics": "votemon.kafka",
-}
+COMMANDS = {spec.name: spec.module for spec in SERVICES} | {"create-topics": "votemon.kafka"}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,9 @@
-"""The one settings object, read from the environment; every default targets the local stack."""
+"""The one settings object, read from the environment; every default targets the local stack. Also
+the registry of the pipeline's services, which `votemon`, the local stack, the tests and the bench read."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,3 +63,29 @@ class Settings(BaseSettings):
     # 100 ms per call about 2,000 are in flight; a lone batch is admitted even when it is larger.
     front_max_inflight_votes: int = Field(default=5000, ge=1)
     log_level: str = "info"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One pipeline service: runs as `votemon <name>` (the module's `run(settings)`), and is ready
+    when `GET /readyz` on the address in its Settings field `probe_bind` answers 200."""
+
+    name: str
+    module: str
+    probe_bind: str
+
+    def base_url(self, settings: Settings) -> str:
+        """Where its probes (and, for front and results, its API) answer."""
+        return f"http://{getattr(settings, self.probe_bind)}"
+
+
+READY_PATH = "/readyz"
+
+# In start order: each service finds the one it calls already listening; stopped in reverse.
+SERVICES = (
+    ServiceSpec("grpc-server", "votemon.grpc_server", "grpc_metrics_bind"),
+    ServiceSpec("consumer", "votemon.consumer", "consumer_metrics_bind"),
+    ServiceSpec("results", "votemon.results", "results_bind"),
+    ServiceSpec("front", "votemon.front", "front_bind"),
+)
+SERVICE = {spec.name: spec for spec in SERVICES}

@@ -12,8 +12,8 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.services import ROOT
-from tests.support import Pipeline, unique_band, vote
+from votemon.dev.pipeline import Pipeline, unique_band, vote
+from votemon.dev.processes import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

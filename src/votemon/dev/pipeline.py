@@ -1,0 +1,211 @@
+"""The four services over a stack, with clients to check what they wrote: a Kafka probe, Redis,
+MongoDB and HTTP. The tests, the fault tests and the page's benchmark all run this one pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import uuid
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pymongo
+import redis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from votemon.dev.eventually import eventually
+from votemon.dev.processes import LOGS, Service, free_port, start_services
+from votemon.kafka import create_topics
+from votemon.settings import Settings
+from votemon.store import tally
+
+T = TypeVar("T")
+
+
+class KafkaProbe:
+    """A Kafka client on its own event loop thread, for synchronous callers to read topic ends."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._bootstrap = settings.kafka_bootstrap_servers
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+        async def connect() -> AIOKafkaConsumer:
+            consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+            await consumer.start()
+            return consumer
+
+        self._consumer = self.call(connect())
+
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=60)
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """Each partition's end offset: how many records were ever produced to it."""
+
+        async def ends() -> dict[int, int]:
+            await self._consumer._client.force_metadata_update()
+            partitions = [
+                TopicPartition(topic, p) for p in sorted(self._consumer.partitions_for_topic(topic) or [])
+            ]
+            offsets = await self._consumer.end_offsets(partitions)
+            return {tp.partition: offset for tp, offset in offsets.items()}
+
+        return self.call(ends())
+
+    def produce(self, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
+        """Write raw (key, value) records, as a faulty or foreign producer would."""
+
+        async def send() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all")
+            await producer.start()
+            try:
+                for key, value in records:
+                    await producer.send_and_wait(topic, value=value, key=key)
+            finally:
+                await producer.stop()
+
+        self.call(send())
+
+    def read(self, topic: str, count: int, timeout: float = 20) -> list[ConsumerRecord[bytes, bytes]]:
+        """The first `count` records of a topic (all partitions), waiting up to `timeout` for them."""
+
+        async def fetch() -> list[ConsumerRecord[bytes, bytes]]:
+            reader = AIOKafkaConsumer(topic, bootstrap_servers=self._bootstrap, auto_offset_reset="earliest")
+            await reader.start()
+            found: list[ConsumerRecord[bytes, bytes]] = []
+            try:
+                async with asyncio.timeout(timeout):
+                    while len(found) < count:
+                        for records in (await reader.getmany(timeout_ms=500)).values():
+                            found.extend(records)
+            except TimeoutError:
+                pass
+            finally:
+                await reader.stop()
+            return found
+
+        return self.call(fetch())
+
+    def close(self) -> None:
+        self.call(self._consumer.stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+
+@dataclass
+class Pipeline:
+    """The four services of one run, each restartable, and clients to check what they wrote."""
+
+    settings: Settings
+    services: dict[str, Service]
+    redis: redis.Redis
+    mongo: pymongo.MongoClient[dict[str, Any]]
+    http: httpx.Client
+    kafka: KafkaProbe
+    logs_directory: Path
+    extra: list[Service] = field(default_factory=list)  # consumers added beside the first
+
+    @property
+    def front(self) -> str:
+        return self.services["front"].base_url
+
+    @property
+    def results(self) -> str:
+        return self.services["results"].base_url
+
+    @property
+    def logs(self) -> pymongo.collection.Collection[dict[str, Any]]:
+        return self.mongo[self.settings.mongo_database]["logs"]
+
+    def post(self, body: Any, path: str = "/grpc") -> httpx.Response:
+        return self.http.post(f"{self.front}{path}", json=body)
+
+    def band_count(self, band: str) -> int:
+        return int(self.redis.hget(tally.BY_BAND, band) or 0)
+
+    def wait_band_count(self, band: str, timeout: float = 30) -> int:
+        """The band's count once the consumer has counted everything the topic holds (a vote answered
+        202 is in the topic): no vote is still on its way, and a late double count would show."""
+        wait_caught_up(self.redis, self.kafka, self.settings.votes_topic, timeout)
+        return self.band_count(band)
+
+    def produced(self) -> int:
+        return sum(self.kafka.end_offsets(self.settings.votes_topic).values())
+
+    def add_consumer(self) -> Service:
+        """One more member of the consumer group, ready."""
+        settings = self.settings.model_copy(update={"consumer_metrics_bind": f"127.0.0.1:{free_port()}"})
+        consumer = Service("consumer", settings, self.logs_directory).restart()
+        self.extra.append(consumer)
+        return consumer
+
+
+class StackNotRunningError(RuntimeError):
+    """Kafka, Redis or FerretDB is not there: `make stack` starts them."""
+
+
+@contextlib.contextmanager
+def running_pipeline(settings: Settings, logs: Path = LOGS / "tests") -> Iterator[Pipeline]:
+    """The four services, started as processes over the stack `settings` name (with topics, database
+    and ports of their own); at the end each must exit 0 on SIGTERM, and the run's log database goes."""
+    try:
+        asyncio.run(asyncio.wait_for(create_topics(settings), timeout=30))
+    except Exception as error:
+        raise StackNotRunningError(
+            f"the local stack is not running (start it with `make stack`): {error!r}"
+        ) from error
+    counters = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    counters.flushdb()
+    mongo: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(settings.mongo_uri, tz_aware=True)
+    services = start_services(settings, logs)
+    http, kafka = httpx.Client(timeout=10), KafkaProbe(settings)
+    pipeline = Pipeline(settings, services, counters, mongo, http, kafka, logs)
+    try:
+        yield pipeline
+    finally:
+        pipeline.http.close()
+        pipeline.kafka.close()
+        exits = {name: services[name].stop() for name in reversed(services)}
+        for consumer in pipeline.extra:
+            consumer.stop()
+        mongo.drop_database(settings.mongo_database)
+        mongo.close()
+        counters.close()
+    assert exits == dict.fromkeys(services, 0), f"SIGTERM must end every service cleanly: {exits}"
+
+
+def unique_band(prefix: str = "Band") -> str:
+    return f"{prefix} {uuid.uuid4().hex[:10]}"
+
+
+def vote(band: str, album: str = "Album", **fields: Any) -> dict[str, Any]:
+    return {"name": band, "album": album, "year": "1997", "rank": "9.5", **fields}
+
+
+def stored_offsets(counters: redis.Redis, topic: str) -> dict[int, int]:
+    """The next offset to count of each partition, as the consumer stored it in Redis with its counts."""
+    prefix = f"{topic}:"
+    found = {}
+    for name, offset in counters.hgetall(tally.OFFSETS).items():
+        key = name.decode() if isinstance(name, bytes) else str(name)
+        if key.startswith(prefix):
+            found[int(key.removeprefix(prefix))] = int(offset)
+    return found
+
+
+def wait_caught_up(counters: redis.Redis, kafka: KafkaProbe, topic: str, timeout: float = 30) -> None:
+    """Wait until the offsets stored in Redis equal the topic's end offsets: every record the topic
+    holds has been counted (or dead-lettered), so counts are final until something new is sent."""
+
+    def caught_up() -> bool:
+        ends = kafka.end_offsets(topic)
+        stored = stored_offsets(counters, topic)
+        return all(stored.get(partition, 0) == end for partition, end in ends.items())
+
+    eventually(caught_up, timeout, f"the consumer did not count everything in {topic}")

@@ -1,0 +1,154 @@
+"""The pipeline's services as local processes, each `votemon <name>` as its container runs it.
+
+A process is a mirakuru executor: ready when its /readyz answers 200 (waiting fails at once when
+the process exits), stopped with a signal and killed when it outlasts `TIMEOUT`. The executor holds
+the process it started, so nothing trusts a pidfile whose PID may since name another program.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from mirakuru import HTTPExecutor, SimpleExecutor
+from mirakuru.exceptions import ExecutorError, ProcessFinishedWithError
+
+from votemon.settings import READY_PATH, SERVICE, SERVICES, Settings
+
+ROOT = Path(__file__).resolve().parents[3]
+LOGS = ROOT / ".local" / "log"
+VOTEMON = Path(sys.executable).with_name("votemon")
+TIMEOUT = 60.0  # to become ready, and to exit after the stop signal
+
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()
+
+
+def free_port() -> int:
+    """A port free now, below the kernel's ephemeral range: a port the kernel hands out (bind to 0)
+    is also what outgoing connections take their local port from, and with the local cluster's many
+    connections one was taken between this check and the service's bind."""
+    first_ephemeral = int(EPHEMERAL_PORTS.read_text().split()[0]) if EPHEMERAL_PORTS.exists() else 32768
+    for _ in range(200):
+        port = random.randint(20000, first_ephemeral - 1)  # noqa: S311 - a port, not a secret
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+def isolated_settings(**overrides: object) -> Settings:
+    """Settings of a run of its own beside anything else on the stack: unique topics, consumer group
+    and MongoDB database, every service on a free port."""
+    run = uuid.uuid4().hex[:8]
+    values: dict[str, object] = {
+        "votes_topic": f"votes-submitted-test-{run}",
+        "dead_letter_topic": f"votes-dead-letter-test-{run}",
+        "consumer_group": f"vote-counter-test-{run}",
+        "mongo_database": f"votes_test_{run}",
+        **{spec.probe_bind: f"127.0.0.1:{free_port()}" for spec in SERVICE.values()},
+        "grpc_bind": f"127.0.0.1:{free_port()}",
+        "grpc_deadline_seconds": 3.0,
+        "produce_timeout_seconds": 2.0,
+        "shutdown_grace_seconds": 5.0,
+    }
+    values["grpc_target"] = values["grpc_bind"]
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    """This process's environment with `settings` in place of whatever settings it held."""
+    env = {k: v for k, v in os.environ.items() if k.upper() not in Settings.model_fields}
+    for name, value in settings.model_dump(exclude_none=True).items():
+        env[name.upper()] = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+    return env
+
+
+class Service:
+    """One `votemon <name>` process with `settings`; its output goes to a log file of its own."""
+
+    def __init__(self, name: str, settings: Settings, logs: Path = LOGS / "tests") -> None:
+        self.name = name
+        self.settings = settings
+        self.base_url = SERVICE[name].base_url(settings)
+        logs.mkdir(parents=True, exist_ok=True)
+        self.log_path = logs / f"{name}-{uuid.uuid4().hex[:6]}.log"
+        self._executor = HTTPExecutor(
+            [str(VOTEMON), name],
+            url=f"{self.base_url}{READY_PATH}",
+            method="GET",
+            status=200,
+            timeout=TIMEOUT,
+            envvars=environment(settings),
+            stdin=subprocess.DEVNULL,
+            stdout=self.log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        # mirakuru forgets a process once it stopped it; its exit code is read from here
+        self._last: subprocess.Popen[bytes] | None = None
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The running process, if any."""
+        return self._executor.process
+
+    def start(self) -> Service:
+        """Start the process without waiting for it (`wait_ready` does); refuse a taken port."""
+        if self._executor.pre_start_check():
+            raise RuntimeError(f"{self.name}: another program listens on {self.base_url}; choose another")
+        SimpleExecutor.start(self._executor)  # Executor.start would also wait until ready
+        self._last = self._executor.process
+        return self
+
+    def wait_ready(self) -> Service:
+        try:
+            self._executor.wait_for(self._executor.check_subprocess)
+        except ExecutorError as error:
+            raise RuntimeError(f"{self.name} did not become ready: {error}; log: {self.log_path}") from error
+        return self
+
+    def restart(self) -> Service:
+        return self.start().wait_ready()
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Send `sig` (SIGKILL after `TIMEOUT`) and return the exit code, also of a process that
+        had already ended."""
+        assert self._last is not None, f"{self.name} was never started"
+        if self._executor.process is not None:
+            # raised for an exit code other than 0 or -sig: the caller judges it
+            with contextlib.suppress(ProcessFinishedWithError):
+                self._executor.stop(stop_signal=sig)
+        return self._last.wait()
+
+    def kill(self) -> int:
+        return self.stop(signal.SIGKILL)
+
+
+def start_services(settings: Settings, logs: Path = LOGS / "tests") -> dict[str, Service]:
+    """Every service of the registry, all started at once, then each waited for until ready; when one
+    fails, those started are stopped and the error raised."""
+    services: dict[str, Service] = {}
+    try:
+        for spec in SERVICES:
+            services[spec.name] = Service(spec.name, settings, logs).start()
+        for service in services.values():
+            service.wait_ready()
+    except RuntimeError:
+        for service in reversed(services.values()):
+            service.stop()
+        raise
+    return services
