@@ -11,6 +11,7 @@ import collections
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -28,6 +29,13 @@ from votemon.settings import Settings
 from votemon.store import tally
 
 SERVICES = ("grpc-server", "consumer", "results", "front")
+
+
+def command(service: str) -> tuple[str, ...]:
+    """The consumer named by BROKEN_CONSUMER (tests/broken_consumers.py) instead of the real one:
+    `BROKEN_CONSUMER=no-dedupe pytest tests/test_faults.py` must fail."""
+    broken = os.environ.get("BROKEN_CONSUMER") if service == "consumer" else None
+    return (sys.executable, "-m", "tests.broken_consumers", broken) if broken else ()
 
 
 class FaultStack:
@@ -187,7 +195,7 @@ class Pipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         asyncio.run(create_topics(settings))
-        self.services = {name: Service(name, settings).start() for name in SERVICES}
+        self.services = {name: Service(name, settings, command=command(name)).start() for name in SERVICES}
         self.extra: list[Service] = []
         try:
             for service in self.services.values():
@@ -201,9 +209,8 @@ class Pipeline:
         return self.services["front"].base_url
 
     def add_consumer(self) -> Service:
-        consumer = Service(
-            "consumer", self.settings.model_copy(update={"consumer_metrics_bind": f"127.0.0.1:{free_port()}"})
-        )
+        settings = self.settings.model_copy(update={"consumer_metrics_bind": f"127.0.0.1:{free_port()}"})
+        consumer = Service("consumer", settings, command=command("consumer"))
         self.extra.append(consumer.start().wait_ready())
         return consumer
 

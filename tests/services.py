@@ -94,6 +94,7 @@ class Service:
     name: str
     settings: Settings
     process: subprocess.Popen[bytes] | None = None
+    command: tuple[str, ...] = ()  # what runs instead of `votemon <name>`, if anything
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -107,7 +108,11 @@ class Service:
     def start(self) -> Service:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [str(VOTEMON), self.name], env=environment(self.settings), stdout=log, stderr=subprocess.STDOUT
+            self.command or (str(VOTEMON), self.name),
+            env=environment(self.settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
         return self
 
