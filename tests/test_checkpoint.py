@@ -11,7 +11,7 @@ from typing import Any, cast
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import REGISTRY
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
@@ -90,14 +90,26 @@ def checkpoint(stores: Stores, kind: type[Checkpoint] = Checkpoint, stopping: bo
     return kind(Settings(), fake, fake, fake, fake, event)
 
 
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def retries(step: str) -> float:
-    return REGISTRY.get_sample_value("votes_consumer_retries_total", {"step": step}) or 0.0
+    return metric("votes_consumer_retries_total", step=step)
 
 
 async def test_the_steps_run_in_order_and_the_partition_commits_its_next_offset() -> None:
     stores = Stores()
     poison = orjson.dumps({"name": "Checkpoint"})
+    noted = (
+        "votes_dead_letter_total",
+        "votes_logged_total",
+        "votes_counted_total",
+        "votes_freshness_seconds_count",
+    )
+    before = [metric(name) for name in noted]
     await checkpoint(stores).commit(TP, [vote_record(10), record(11, poison), vote_record(12)])
+    assert [metric(name) - n for name, n in zip(noted, before, strict=True)] == [1, 2, 2, 2]
     assert stores.steps == ["dead-letter", *WRITES]
     assert stores.logged == [10, 12], "the dead letter is not logged"
     key, value, headers = stores.dead[0]
@@ -180,6 +192,13 @@ class FakeConsumer:
     def __init__(self, assigned: list[TopicPartition]) -> None:
         self.assigned = set(assigned)
         self.positions: dict[TopicPartition, int] = {}
+        self.committed: dict[TopicPartition, int] = {}
+        self.refuse = False  # commits fail, as after a rebalance
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if self.refuse:
+            raise CommitFailedError("rebalanced")
+        self.committed.update(offsets)
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.positions[tp] = offset
@@ -227,6 +246,7 @@ async def test_reconcile_rewinds_partitions_that_redis_lost(monkeypatch: pytest.
     position = offsets_over(consumer, tally)
     for tp in (quiet, lost, gone):
         position.counted(tp, 50)
+    assert metric("votes_consumer_lag", partition="0") == 50, "the fake's partitions end at 100"
     await position.reconcile()
     assert consumer.positions == {lost: 30, gone: 2}, "back to Redis' offset, or Kafka's oldest record"
     assert tally.stored == {0: 50, 1: 30, 2: 2}, "the records Kafka no longer has are skipped in Redis too"
@@ -237,3 +257,12 @@ async def test_a_partition_revoked_before_its_rewind_is_left_to_its_new_member()
     tally = FakeTally({})
     await offsets_over(consumer, tally).rewind(TP, 0)
     assert (consumer.positions, tally.stored) == ({}, {})
+
+
+async def test_the_kafka_commit_is_best_effort() -> None:
+    consumer = FakeConsumer([TP])
+    position = offsets_over(consumer, FakeTally({}))
+    await position.commit(TP, 8)
+    consumer.refuse = True
+    await position.commit(TP, 9)  # the partition moved to another member: noted, not raised
+    assert consumer.committed == {TP: 8}
