@@ -1,11 +1,8 @@
 """The consumer (group `vote-counter`): counts each vote exactly once in Redis and logs it in MongoDB.
 
-`Checkpoint.commit` is the commit protocol: it lists and runs the steps that take one partition's
-records of one poll from read to committed. `Offsets` decides where each partition resumes: at the
-next offset that Redis stores with the counts (Kafka's "offsets outside Kafka" pattern), so the
-counters and the position they reflect never disagree; Kafka gets a copy of each offset only so
-that lag shows in KEDA and `kafka-consumer-groups`. `run` wires them to Kafka, Redis and MongoDB,
-and on SIGTERM finishes the batch in hand (or leaves it to be replayed) and leaves the group.
+`Checkpoint.commit` runs the commit protocol for one partition of one poll, step by step;
+`Offsets` decides where each partition resumes (at the offset Redis stores with the counts);
+`run` wires them to Kafka, Redis and MongoDB, and stops cleanly on SIGTERM.
 """
 
 from __future__ import annotations
@@ -61,7 +58,9 @@ T = TypeVar("T")
 
 
 class Offsets(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Seeks on assignment, rewinds when Redis lost writes, and mirrors offsets to Kafka."""
+    """Where each partition resumes: at the next offset Redis stores with the counts (Kafka's "offsets
+    outside Kafka"), so the counters and their position never disagree. Seeks there on assignment,
+    rewinds when Redis lost writes, and mirrors each offset to Kafka, for lag monitoring only."""
 
     def __init__(self, consumer: AIOKafkaConsumer, tally: Tally, topic: str) -> None:
         self._consumer = consumer
@@ -98,14 +97,10 @@ class Offsets(ConsumerRebalanceListener):  # type: ignore[misc]
             self._logger.warning("offset commit to Kafka failed; Redis holds the offsets", error=repr(error))
 
     async def reconcile(self) -> None:
-        """At most once a second, seek back every partition whose offset in Redis is behind what
-        this member counted.
-
-        Redis restarted from older data (its last second of writes, or everything since its last
-        snapshot, is gone, counts and offsets together). A partition that gets new records finds
-        out when it counts them; this finds out for the quiet ones too. With no offset at all,
-        Redis lost everything: the partition is counted again from the oldest record Kafka keeps.
-        """
+        """At most once a second, seek back each partition whose offset in Redis is behind what
+        this member counted: Redis restarted from older data, counts and offsets lost together.
+        A partition with new records finds out when it counts them; this catches the quiet ones.
+        With no offset at all, the partition is counted again from the oldest record Kafka keeps."""
         if time.monotonic() - self._reconciled < RECONCILE_SECONDS:
             return
         assigned = [tp for tp in self._consumer.assignment() if tp in self._counted_to]
