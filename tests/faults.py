@@ -101,6 +101,7 @@ class VoteLoad:
     front: str
     count: int
     requests_per_second: float = 60
+    resend_every: int = 0  # every n-th request is sent again after its 202: a client that lost the answer
     bands: tuple[str, str] = field(default_factory=lambda: (f"Fault {uuid.uuid4().hex[:6]}", "Сплин ロック"))
     acknowledged: dict[str, dict[str, Any]] = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)
@@ -161,6 +162,8 @@ class VoteLoad:
         with httpx.Client(timeout=10) as client:
             for n, body in enumerate(self.votes()):
                 self._send(client, body, deadline)
+                if self.resend_every and n % self.resend_every == 0:
+                    self._send(client, body, deadline)
                 pause = (n + 1) / self.requests_per_second - (time.monotonic() - self._started)
                 if pause > 0:
                     time.sleep(pause)

@@ -71,6 +71,13 @@ def test_two_consumers_one_killed_the_survivor_takes_over(pipeline: Pipeline) ->
     assert_counted_exactly_once(pipeline.settings, load)
 
 
+def test_clients_that_lost_their_202_send_again_and_each_vote_counts_once(pipeline: Pipeline) -> None:
+    # Each resent vote is a second record at a new offset: only the vote id tells the two apart.
+    load = VoteLoad(pipeline.front, count=300, requests_per_second=60, resend_every=3).start()
+    load.finish()
+    assert_counted_exactly_once(pipeline.settings, load)
+
+
 @dataclass
 class Outage:
     """A load through which one server of the stack is stopped (SIGTERM) for a while."""
