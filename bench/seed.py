@@ -19,10 +19,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiokafka.structs import TopicPartition
 from pymongo.asynchronous.collection import AsyncCollection
 from redis.asyncio import Redis
 
-from votemon.store import tally
+from votemon.store import PartitionBatch, tally
 from votemon.store.tally import Tally
 from votemon.store.vote_log import log_document
 from votemon.votes import AcceptedVote
@@ -65,7 +66,8 @@ async def count_votes(
     counted = 0
     for chunk in batches(start, stop, COUNT_BATCH):
         votes = [(i, seeded_vote(i, newest, total, prefix)) for i in chunk]
-        result = await counter.count(SEED_TOPIC, partition, (chunk.start, chunk.stop), votes)
+        batch = PartitionBatch(TopicPartition(SEED_TOPIC, partition), chunk.start, chunk.stop, votes)
+        result = await counter.count(batch)
         counted += result.votes
     return counted
 

@@ -12,9 +12,11 @@ import time
 import uuid
 
 import uvloop
+from aiokafka.structs import TopicPartition
 
 from bench.run import BENCH_REDIS_URL
 from votemon.settings import Settings
+from votemon.store import PartitionBatch
 from votemon.store.tally import Tally, redis_client
 from votemon.store.vote_log import VoteLog, mongo_client
 from votemon.votes import AcceptedVote, VoteIn, utc_now
@@ -42,13 +44,14 @@ async def measure() -> dict[str, float]:
                 for i in range(BATCH)
             ]
             values = [vote.kafka_value() for _, vote in votes]
+            batch = PartitionBatch(TopicPartition("bench-stores", 0), first, first + BATCH, votes)
             started = time.perf_counter()
             for value in values:
                 AcceptedVote.from_kafka(value)
             decoded = time.perf_counter()
-            await vote_log.insert(0, votes, utc_now())
+            await vote_log.insert(batch, utc_now())
             logged = time.perf_counter()
-            await tally.count("bench-stores", 0, (first, first + BATCH), votes)
+            await tally.count(batch)
             counted = time.perf_counter()
             rates["decode"].append(BATCH / (decoded - started))
             rates["mongo"].append(BATCH / (logged - decoded))

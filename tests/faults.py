@@ -7,8 +7,10 @@ other ports and another data folder) and never disturb the session's shared one.
 from __future__ import annotations
 
 import collections
+import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -25,6 +27,13 @@ from votemon.dev.pipeline import KafkaProbe, wait_caught_up
 from votemon.dev.processes import LOGS, ROOT, environment, free_port
 from votemon.settings import Settings
 from votemon.store import tally
+
+
+def broken_consumer() -> dict[str, tuple[str, ...]]:
+    """The consumer named by BROKEN_CONSUMER (tests/broken_consumers.py) in place of the real one:
+    `BROKEN_CONSUMER=no-dedupe pytest tests/test_faults.py` must fail."""
+    broken = os.environ.get("BROKEN_CONSUMER")
+    return {"consumer": (sys.executable, "-m", "tests.broken_consumers", broken)} if broken else {}
 
 
 class FaultStack:
@@ -93,6 +102,7 @@ class VoteLoad:
     front: str
     count: int
     requests_per_second: float = 60
+    resend_every: int = 0  # every n-th request is sent again after its 202: a client that lost the answer
     bands: tuple[str, str] = field(default_factory=lambda: (f"Fault {uuid.uuid4().hex[:6]}", "Сплин ロック"))
     acknowledged: dict[str, dict[str, Any]] = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)
@@ -155,6 +165,8 @@ class VoteLoad:
         with httpx.Client(timeout=10) as client:
             for n, body in enumerate(self.votes()):
                 self._send(client, body, deadline)
+                if self.resend_every and n % self.resend_every == 0:
+                    self._send(client, body, deadline)
                 pause = (n + 1) / self.requests_per_second - (time.monotonic() - self._started)
                 if pause > 0:
                     time.sleep(pause)

@@ -13,7 +13,14 @@ import httpx
 import pytest
 import redis
 
-from tests.faults import FaultStack, VoteLoad, assert_counted_exactly_once, counted, wait_counting
+from tests.faults import (
+    FaultStack,
+    VoteLoad,
+    assert_counted_exactly_once,
+    broken_consumer,
+    counted,
+    wait_counting,
+)
 from votemon.dev.eventually import eventually
 from votemon.dev.pipeline import Pipeline, running_pipeline
 
@@ -31,7 +38,7 @@ def stack() -> Iterator[FaultStack]:
 @pytest.fixture
 def pipeline(stack: FaultStack) -> Iterator[Pipeline]:
     stack.up()  # a test may have left a server down
-    with running_pipeline(stack.settings()) as pipeline:
+    with running_pipeline(stack.settings(), commands=broken_consumer()) as pipeline:
         yield pipeline
 
 
@@ -68,6 +75,13 @@ def test_two_consumers_one_killed_the_survivor_takes_over(pipeline: Pipeline) ->
     second.start().wait_ready()
     wait_counting(pipeline.settings, above=before + 40)
     second.kill()  # the survivor takes its partitions, mid-backlog
+    load.finish()
+    assert_counted_exactly_once(pipeline.settings, load)
+
+
+def test_clients_that_lost_their_202_send_again_and_each_vote_counts_once(pipeline: Pipeline) -> None:
+    # Each resent vote is a second record at a new offset: only the vote id tells the two apart.
+    load = VoteLoad(pipeline.front, count=300, requests_per_second=60, resend_every=3).start()
     load.finish()
     assert_counted_exactly_once(pipeline.settings, load)
 

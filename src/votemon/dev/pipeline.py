@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import threading
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -109,6 +109,7 @@ class Pipeline:
     http: httpx.Client
     kafka: KafkaProbe
     logs_directory: Path
+    commands: Mapping[str, Sequence[str]] = field(default_factory=dict)  # run instead of `votemon <name>`
     extra: list[Service] = field(default_factory=list)  # consumers added beside the first
 
     @property
@@ -141,7 +142,8 @@ class Pipeline:
     def add_consumer(self) -> Service:
         """One more member of the consumer group, ready."""
         settings = self.settings.model_copy(update={"consumer_metrics_bind": f"127.0.0.1:{free_port()}"})
-        consumer = Service("consumer", settings, self.logs_directory).restart()
+        command = self.commands.get("consumer", ())
+        consumer = Service("consumer", settings, self.logs_directory, command).restart()
         self.extra.append(consumer)
         return consumer
 
@@ -151,9 +153,12 @@ class StackNotRunningError(RuntimeError):
 
 
 @contextlib.contextmanager
-def running_pipeline(settings: Settings, logs: Path = LOGS / "tests") -> Iterator[Pipeline]:
-    """The four services, started as processes over the stack `settings` name (with topics, database
-    and ports of their own); at the end each must exit 0 on SIGTERM, and the run's log database goes."""
+def running_pipeline(
+    settings: Settings, logs: Path = LOGS / "tests", commands: Mapping[str, Sequence[str]] | None = None
+) -> Iterator[Pipeline]:
+    """The four services (see `start_services` for `commands`), started as processes over the stack
+    `settings` name (with topics, database and ports of their own); at the end each must exit 0 on
+    SIGTERM, and the run's log database goes."""
     try:
         asyncio.run(asyncio.wait_for(create_topics(settings), timeout=30))
     except Exception as error:
@@ -163,9 +168,9 @@ def running_pipeline(settings: Settings, logs: Path = LOGS / "tests") -> Iterato
     counters = redis.Redis.from_url(settings.redis_url, decode_responses=True)
     counters.flushdb()
     mongo: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(settings.mongo_uri, tz_aware=True)
-    services = start_services(settings, logs)
+    services = start_services(settings, logs, commands)
     http, kafka = httpx.Client(timeout=10), KafkaProbe(settings)
-    pipeline = Pipeline(settings, services, counters, mongo, http, kafka, logs)
+    pipeline = Pipeline(settings, services, counters, mongo, http, kafka, logs, dict(commands or {}))
     try:
         yield pipeline
     finally:

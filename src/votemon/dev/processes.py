@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mirakuru import HTTPExecutor, SimpleExecutor
@@ -79,21 +80,25 @@ def environment(settings: Settings) -> dict[str, str]:
 
 
 class Service:
-    """One `votemon <name>` process with `settings`; its output goes to a log file of its own."""
+    """One `votemon <name>` process with `settings` (or `command` in its place, e.g. a broken consumer
+    the fault tests must catch); its output goes to a log file of its own."""
 
-    def __init__(self, name: str, settings: Settings, logs: Path = LOGS / "tests") -> None:
+    def __init__(
+        self, name: str, settings: Settings, logs: Path = LOGS / "tests", command: Sequence[str] = ()
+    ) -> None:
         self.name = name
         self.settings = settings
         self.base_url = SERVICE[name].base_url(settings)
         logs.mkdir(parents=True, exist_ok=True)
         self.log_path = logs / f"{name}-{uuid.uuid4().hex[:6]}.log"
         self._executor = HTTPExecutor(
-            [str(VOTEMON), name],
+            list(command) or [str(VOTEMON), name],
             url=f"{self.base_url}{READY_PATH}",
             method="GET",
             status=200,
             timeout=TIMEOUT,
             envvars=environment(settings),
+            cwd=str(ROOT),
             stdin=subprocess.DEVNULL,
             stdout=self.log_path.open("ab"),
             stderr=subprocess.STDOUT,
@@ -138,13 +143,16 @@ class Service:
         return self.stop(signal.SIGKILL)
 
 
-def start_services(settings: Settings, logs: Path = LOGS / "tests") -> dict[str, Service]:
-    """Every service of the registry, all started at once, then each waited for until ready; when one
-    fails, those started are stopped and the error raised."""
+def start_services(
+    settings: Settings, logs: Path = LOGS / "tests", commands: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, Service]:
+    """Every service of the registry (those named in `commands` run that instead), all started at once,
+    then each waited for until ready; when one fails, those started are stopped and the error raised."""
+    commands = commands or {}
     services: dict[str, Service] = {}
     try:
         for spec in SERVICES:
-            services[spec.name] = Service(spec.name, settings, logs).start()
+            services[spec.name] = Service(spec.name, settings, logs, commands.get(spec.name, ())).start()
         for service in services.values():
             service.wait_ready()
     except RuntimeError:

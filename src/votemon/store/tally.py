@@ -1,14 +1,5 @@
-"""The live counters in Redis. The keys are a public contract: Grafana's dashboards read them.
-
-| key                | type   | content                                                    |
-|--------------------|--------|------------------------------------------------------------|
-| votes:total        | string | votes counted                                              |
-| votes:by-band      | hash   | band -> votes                                              |
-| votes:by-album     | hash   | "band / album" -> votes                                    |
-| votes:per-second   | hash   | unix second (accepted_at) -> votes; the last hour          |
-| votes:latest       | zset   | the newest LATEST_SIZE votes (score: accepted_at in µs)    |
-| votes:dedupe:<n>   | set    | ids counted in Redis-clock bucket n; expires whole         |
-| votes:offsets      | hash   | "topic:partition" -> next Kafka offset to count            |
+"""The live counters in Redis. Their keys (README, "Redis keys", and the constants below) are a
+public contract: Grafana's dashboards read them.
 
 Counting a batch and storing its partition's next offset happen in one Lua script, so the
 counters and the position they correspond to can never disagree. When Redis loses its last
@@ -33,6 +24,7 @@ import orjson
 from redis.asyncio import Redis
 
 from votemon.settings import Settings
+from votemon.store import PartitionBatch
 from votemon.votes import AcceptedVote
 
 TOTAL = "votes:total"
@@ -110,16 +102,12 @@ class Tally:
         self._settings = settings
         self._count = redis.register_script(files("votemon.store").joinpath("tally.lua").read_text())
 
-    async def count(
-        self, topic: str, partition: int, records: tuple[int, int], votes: list[tuple[int, AcceptedVote]]
-    ) -> Counted:
-        """Count (offset, vote) pairs of one partition whose records span [first, next) offsets,
-        and move the partition's stored offset to `next`."""
-        first, next_offset = records
+    async def count(self, batch: PartitionBatch) -> Counted:
+        """Count the batch's votes and move its partition's stored offset to `batch.end`."""
         args: list[Any] = [
-            partition_field(topic, partition),
-            first,
-            next_offset,
+            partition_field(batch.tp.topic, batch.tp.partition),
+            batch.start,
+            batch.end,
             SEEN_PREFIX,
             self._settings.dedup_window_seconds,
             dedup_bucket_seconds(self._settings.dedup_window_seconds),
@@ -135,7 +123,7 @@ class Tally:
                         latest_score(vote),
                         latest_entry(vote),
                     )
-                    for offset, vote in votes
+                    for offset, vote in batch.votes
                 ]
             ),
         ]

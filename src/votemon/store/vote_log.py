@@ -15,6 +15,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from votemon.settings import Settings
+from votemon.store import PartitionBatch
 from votemon.votes import AcceptedVote
 
 DUPLICATE_KEY = 11000
@@ -59,16 +60,15 @@ class VoteLog:
     async def ensure_indexes(self) -> None:
         await self._logs.create_index([("accepted_at", DESCENDING)], name="accepted_at_desc")
 
-    async def insert(
-        self, partition: int, votes: list[tuple[int, AcceptedVote]], counted_at: datetime
-    ) -> int:
+    async def insert(self, batch: PartitionBatch, counted_at: datetime) -> int:
         """Insert one document per vote; documents already there (a replay) are left alone.
 
         Returns how many were new. Any error other than a duplicate key is raised.
         """
-        if not votes:
+        if not batch.votes:
             return 0
-        documents = [log_document(vote, partition, offset, counted_at) for offset, vote in votes]
+        partition = batch.tp.partition
+        documents = [log_document(vote, partition, offset, counted_at) for offset, vote in batch.votes]
         try:
             result = await self._logs.insert_many(documents, ordered=False)
         except BulkWriteError as error:

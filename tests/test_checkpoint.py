@@ -1,0 +1,268 @@
+"""The commit protocol's order and failure handling, against in-memory stores (pure logic: no
+Kafka, Redis or MongoDB). The script behind the count step is tested against Redis in test_tally."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from prometheus_client import REGISTRY
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
+
+from tests.broken_consumers import CommitBeforeWrite
+from tests.support import vote
+from votemon.consumer import Checkpoint, Offsets
+from votemon.kafka import Record
+from votemon.settings import Settings
+from votemon.store import PartitionBatch
+from votemon.store.tally import Counted, Tally
+from votemon.votes import AcceptedVote, VoteIn, utc_now
+
+TP = TopicPartition("votes", 3)
+WRITES = ["log", "count", "counted", "commit"]
+
+
+class Stores:
+    """Every store and the offsets in memory; each call is noted, in order, in `steps`. A step
+    named in `failures` raises the errors listed there first, one per call."""
+
+    def __init__(self, behind: int | None = None, failures: dict[str, list[Exception]] | None = None) -> None:
+        self.steps: list[str] = []
+        self.behind = behind
+        self.failures = failures or {}
+        self.dead: list[Record] = []
+        self.logged: list[int] = []
+        self.committed: dict[TopicPartition, int] = {}
+        self.rewound: dict[TopicPartition, int] = {}
+
+    def step(self, name: str) -> None:
+        if self.failures.get(name):
+            self.steps.append(f"{name} failed")
+            raise self.failures[name].pop(0)
+        self.steps.append(name)
+
+    async def send_all(self, topic: str, records: Sequence[Record]) -> None:
+        self.step("dead-letter")
+        self.dead += records
+
+    async def insert(self, batch: PartitionBatch, counted_at: datetime) -> int:
+        self.step("log")
+        self.logged += [offset for offset, _ in batch.votes]
+        return len(batch.votes)
+
+    async def count(self, batch: PartitionBatch) -> Counted:
+        self.step("count")
+        return Counted(0 if self.behind is not None else len(batch.votes), self.behind)
+
+    def counted(self, tp: TopicPartition, end: int) -> None:
+        self.step("counted")
+
+    async def rewind(self, tp: TopicPartition, stored: int) -> None:
+        self.step("rewind")
+        self.rewound[tp] = stored
+
+    async def commit(self, tp: TopicPartition, end: int) -> None:
+        self.step("commit")
+        self.committed[tp] = end
+
+
+def record(offset: int, value: bytes | None, tp: TopicPartition = TP) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(tp.topic, tp.partition, offset, 0, 0, b"key", value, None, 3, len(value or b""), [])
+
+
+def vote_record(offset: int, tp: TopicPartition = TP) -> ConsumerRecord[bytes, bytes]:
+    accepted = AcceptedVote.accept(VoteIn.model_validate(vote("Checkpoint")), utc_now())
+    return record(offset, accepted.kafka_value(), tp)
+
+
+def checkpoint(stores: Stores, kind: type[Checkpoint] = Checkpoint, stopping: bool = False) -> Checkpoint:
+    event = asyncio.Event()
+    if stopping:
+        event.set()
+    fake: Any = stores  # in the place of each store and of the offsets
+    return kind(Settings(), fake, fake, fake, fake, event)
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def retries(step: str) -> float:
+    return metric("votes_consumer_retries_total", step=step)
+
+
+async def test_the_steps_run_in_order_and_the_partition_commits_its_next_offset() -> None:
+    stores = Stores()
+    poison = orjson.dumps({"name": "Checkpoint"})
+    noted = (
+        "votes_dead_letter_total",
+        "votes_logged_total",
+        "votes_counted_total",
+        "votes_freshness_seconds_count",
+    )
+    before = [metric(name) for name in noted]
+    await checkpoint(stores).commit(TP, [vote_record(10), record(11, poison), vote_record(12)])
+    assert [metric(name) - n for name, n in zip(noted, before, strict=True)] == [1, 2, 2, 2]
+    assert stores.steps == ["dead-letter", *WRITES]
+    assert stores.logged == [10, 12], "the dead letter is not logged"
+    key, value, headers = stores.dead[0]
+    assert (key, value) == (b"key", poison)
+    assert dict(headers)["source"] == b"votes:3:11"
+    assert b"album" in dict(headers)["reason"]
+    assert stores.committed == {TP: 13}
+
+
+async def test_a_batch_of_votes_only_sends_no_dead_letters() -> None:
+    stores = Stores()
+    await checkpoint(stores).commit(TP, [vote_record(0), vote_record(1)])
+    assert stores.steps == WRITES
+
+
+async def test_the_order_check_catches_a_consumer_that_commits_before_it_writes() -> None:
+    stores = Stores()
+    await checkpoint(stores, CommitBeforeWrite).commit(TP, [vote_record(0)])
+    assert stores.steps != WRITES
+
+
+async def test_redis_behind_the_batch_rewinds_the_partition_and_commits_nothing() -> None:
+    stores = Stores(behind=4)
+    await checkpoint(stores).commit(TP, [vote_record(7), vote_record(8)])
+    assert stores.steps == ["log", "count", "rewind"]
+    assert stores.rewound == {TP: 4}
+    assert stores.committed == {}
+
+
+@pytest.mark.parametrize(
+    ("step", "label", "error"),
+    [
+        ("dead-letter", "dead-letter", KafkaError()),
+        ("log", "mongo", PyMongoError()),
+        ("count", "redis", RedisError()),
+    ],
+)
+async def test_a_failed_write_is_retried_and_nothing_after_it_runs_first(
+    step: str, label: str, error: Exception
+) -> None:
+    stores = Stores(failures={step: [error, error]})
+    before = retries(label)
+    await checkpoint(stores).commit(TP, [record(0, b"not a vote"), vote_record(1)])
+    expected = ["dead-letter", *WRITES]
+    at = expected.index(step)
+    assert stores.steps == [*expected[:at], f"{step} failed", f"{step} failed", *expected[at:]]
+    assert retries(label) == before + 2
+    assert stores.committed == {TP: 2}
+
+
+async def test_stopping_while_a_write_fails_raises_it_and_nothing_is_counted_or_committed() -> None:
+    stores = Stores(failures={"log": [PyMongoError("down")]})
+    with pytest.raises(PyMongoError):
+        await checkpoint(stores, stopping=True).commit(TP, [vote_record(0)])
+    assert stores.steps == ["log failed"]
+
+
+async def test_an_error_that_is_not_a_store_outage_is_not_retried() -> None:
+    stores = Stores(failures={"count": [ValueError("bug")]})
+    with pytest.raises(ValueError, match="bug"):
+        await checkpoint(stores).commit(TP, [vote_record(0)])
+    assert stores.steps == ["log", "count failed"]
+
+
+async def test_each_partition_of_a_poll_commits_its_own_offset() -> None:
+    stores = Stores()
+    other = TopicPartition("votes", 4)
+    polled = {
+        TP: [vote_record(5), vote_record(6)],
+        other: [vote_record(0, other)],
+        TopicPartition("votes", 0): [],
+    }
+    await checkpoint(stores).commit_all(polled)
+    assert stores.committed == {TP: 7, other: 1}
+
+
+class FakeConsumer:
+    """The part of AIOKafkaConsumer the offsets use; Kafka keeps the partitions from offset 2."""
+
+    def __init__(self, assigned: list[TopicPartition]) -> None:
+        self.assigned = set(assigned)
+        self.positions: dict[TopicPartition, int] = {}
+        self.committed: dict[TopicPartition, int] = {}
+        self.refuse = False  # commits fail, as after a rebalance
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if self.refuse:
+            raise CommitFailedError("rebalanced")
+        self.committed.update(offsets)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.positions[tp] = offset
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return 100
+
+    async def beginning_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return dict.fromkeys(partitions, 2)
+
+
+class FakeTally:
+    """The offsets Redis stores, in a dict."""
+
+    def __init__(self, stored: dict[int, int]) -> None:
+        self.stored = stored
+
+    async def stored_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
+        return {p: self.stored[p] for p in partitions if p in self.stored}
+
+    async def skip_to(self, topic: str, partition: int, offset: int) -> None:
+        self.stored[partition] = offset
+
+
+def offsets_over(consumer: FakeConsumer, tally: FakeTally) -> Offsets:
+    return Offsets(cast(AIOKafkaConsumer, consumer), cast(Tally, tally), "votes")
+
+
+async def test_assigned_partitions_resume_at_the_offset_stored_in_redis() -> None:
+    consumer = FakeConsumer([])
+    await offsets_over(consumer, FakeTally({0: 40, 3: 7})).on_partitions_assigned(
+        [TopicPartition("votes", p) for p in (0, 1, 3)]
+    )
+    assert consumer.positions == {TopicPartition("votes", 0): 40, TP: 7}, "partition 1: Kafka's own position"
+
+
+async def test_reconcile_rewinds_partitions_that_redis_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("votemon.consumer.RECONCILE_SECONDS", 0)
+    quiet, lost, gone = (TopicPartition("votes", p) for p in (0, 1, 2))
+    consumer = FakeConsumer([quiet, lost, gone])
+    tally = FakeTally({0: 50, 1: 30})  # partition 2: Redis lost everything
+    position = offsets_over(consumer, tally)
+    for tp in (quiet, lost, gone):
+        position.counted(tp, 50)
+    assert metric("votes_consumer_lag", partition="0") == 50, "the fake's partitions end at 100"
+    await position.reconcile()
+    assert consumer.positions == {lost: 30, gone: 2}, "back to Redis' offset, or Kafka's oldest record"
+    assert tally.stored == {0: 50, 1: 30, 2: 2}, "the records Kafka no longer has are skipped in Redis too"
+
+
+async def test_a_partition_revoked_before_its_rewind_is_left_to_its_new_member() -> None:
+    consumer = FakeConsumer([])
+    tally = FakeTally({})
+    await offsets_over(consumer, tally).rewind(TP, 0)
+    assert (consumer.positions, tally.stored) == ({}, {})
+
+
+async def test_the_kafka_commit_is_best_effort() -> None:
+    consumer = FakeConsumer([TP])
+    position = offsets_over(consumer, FakeTally({}))
+    await position.commit(TP, 8)
+    consumer.refuse = True
+    await position.commit(TP, 9)  # the partition moved to another member: noted, not raised
+    assert consumer.committed == {TP: 8}
