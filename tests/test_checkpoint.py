@@ -17,8 +17,8 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from tests.broken_consumers import CommitBeforeWrite
-from tests.support import vote
 from votemon.consumer import Checkpoint, Offsets
+from votemon.dev.pipeline import vote
 from votemon.kafka import Record
 from votemon.settings import Settings
 from votemon.store import PartitionBatch

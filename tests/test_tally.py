@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka import TopicPartition
 
-from tests.support import store_settings, vote
+from tests.support import store_settings
+from votemon.dev.pipeline import vote
 from votemon.store import PartitionBatch
 from votemon.store.tally import Counted, Tally, redis_client
 from votemon.votes import AcceptedVote, VoteIn, utc_now
