@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import grpc
 import orjson
@@ -14,6 +13,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
+from votemon.http import error_response, json_response
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
 from votemon.runtime import add_probes, configure_logging, serve_app, stop_event
 from votemon.settings import Settings
@@ -138,10 +138,6 @@ class Coalescer:
             done.set_result(None)
 
 
-def json_response(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status=status, content_type="application/json", headers=headers)
-
-
 def retry_later(settings: Settings, reason: str, message: str, ids: list[str]) -> Response:
     """503 with the ids to send again and when: the client retries with the same ids."""
     return json_response(
@@ -174,10 +170,6 @@ def cast_failed(settings: Settings, error: grpc.aio.AioRpcError, ids: list[str])
         return error_response(400, "invalid_votes", error.details() or "invalid votes")
     log.error("gRPC call failed", code=error.code().name, details=error.details())
     return error_response(502, "bad_gateway", "the vote service failed")
-
-
-def error_response(status: int, error: str, message: str, **extra: Any) -> Response:
-    return json_response({"error": error, "message": message, **extra}, status)
 
 
 def create_app(settings: Settings, channel: grpc.aio.Channel) -> Quart:
