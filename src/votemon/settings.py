@@ -47,8 +47,12 @@ class Settings(BaseSettings):
     # The front resolves GRPC_TARGET again at most this often (gRPC's own default is 30 s).
     grpc_dns_min_resolution_seconds: Seconds = 30.0
     produce_timeout_seconds: Seconds = 4.0
+    # The gRPC server holds at most this many votes waiting for the broker and answers more
+    # RESOURCE_EXHAUSTED at once (the front: 503 + Retry-After), so that however many fronts call
+    # it, its memory stays bounded. (grpc.aio's own maximum_concurrent_rpcs queues, it does not refuse.)
+    grpc_max_inflight_votes: Count = 10_000
     producer_linger_ms: int = Field(default=2, ge=0)
-    coalesce_window_ms: float = Field(default=2.0, ge=0)  # 0: one Cast call per single vote
+    coalesce_window_ms: float = Field(default=2.0, ge=0)  # 0: one call per single vote
     coalesce_max_votes: int = Field(default=500, ge=1, le=1000)
     consumer_max_records: Count = 2000
     # A vote id counted less than this long ago is not counted again (README: "Dedupe window").
