@@ -74,7 +74,7 @@ async def amain(seconds: float, connections: int, settings: Settings) -> dict[st
             drained = await probe.wait_drained(settings.votes_topic)
             async with httpx.AsyncClient(timeout=5) as client:
                 text = (await client.get(f"{base}/metrics")).text
-            accepted, shed = metric(text, "votes_accepted_total"), metric(text, "votes_shed_total")
+            accepted, shed = metric(text, "votes_accepted_total"), metric(text, "votes_shed_requests_total")
             counted = await probe.redis_total()
     finally:
         await probe.close()
@@ -87,7 +87,7 @@ async def amain(seconds: float, connections: int, settings: Settings) -> dict[st
         "sent_votes_per_s": sum(result["statuses"].values()) * 100 / window,
         "statuses": result["statuses"],
         "accepted_votes_per_s": float(result["throughput"]) * 100,
-        "shed_votes": shed,
+        "shed_requests": shed,
         "accepted_p50_ms": latency.get("p50", 0.0) * 1e3,
         "accepted_p99_ms": latency.get("p99", 0.0) * 1e3,
         "rss_before_mib": rss_before / MIB,

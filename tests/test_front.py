@@ -153,9 +153,10 @@ def front_metric(front: Service, name: str) -> float:
     return float(match.group(1))
 
 
-def test_overload_is_shed_with_503_and_the_ids_and_counted_exactly_after_retry(pipeline: Pipeline) -> None:
+def test_overload_is_shed_with_503_before_parsing_and_counted_exactly_after_retry(pipeline: Pipeline) -> None:
     """With its in-flight votes at the limit, the front answers more votes 503 + Retry-After at once,
-    naming their ids, instead of queueing them; retried with those ids, every vote is counted once.
+    without reading the body (a malformed one gets 503 too, not 400), instead of queueing them; a
+    batch that does not fit under the limit is refused whole. Sent again, every vote counts once.
     The vote service is held (SIGSTOP) so that the admitted votes stay in flight: no timing."""
     ports = {name: f"127.0.0.1:{free_port()}" for name in ("front_bind", "grpc_bind", "grpc_metrics_bind")}
     settings = pipeline.settings.model_copy(
@@ -170,38 +171,44 @@ def test_overload_is_shed_with_503_and_the_ids_and_counted_exactly_after_retry(p
     front = Service("front", settings).start().wait_ready()
     assert server.process is not None
     band = unique_band("Shed")
-    held = [[vote(band, id=f"held-{band[-10:]}-{b}-{i}") for i in range(10)] for b in range(2)]
+    held = [vote(band, id=f"held-{band[-10:]}-{i}") for i in range(15)]
+    fits = [vote(band, id=f"fits-{band[-10:]}-{i}") for i in range(5)]
+    too_big, single = [vote(band) for _ in range(10)], vote(band)
     url = f"{front.base_url}/grpc"
+
+    def post(body: object) -> httpx.Response:
+        return httpx.post(url, json=body, timeout=60)
+
     try:
         server.process.send_signal(signal.SIGSTOP)
-        with ThreadPoolExecutor(len(held)) as pool:
-            in_flight = [pool.submit(httpx.post, url, json=batch, timeout=60) for batch in held]
+        with ThreadPoolExecutor(2) as pool:
+            in_flight = [pool.submit(post, held)]
+            eventually(lambda: front_metric(front, "votes_in_flight") == 15, 30, "15 votes in flight")
+            shed = [post(too_big)]  # 15 + 10 > 20: refused whole, after parsing
+            in_flight.append(pool.submit(post, fits))
             eventually(lambda: front_metric(front, "votes_in_flight") == 20, 30, "20 votes in flight")
-            # The limit counts votes: one more single vote, or a batch of 5, is over it.
-            single, five = vote(band, id=f"shed-{band[-10:]}-single"), [vote(band) for _ in range(5)]
-            shed = [httpx.post(url, json=body, timeout=10) for body in (single, five)]
+            # at the limit: refused before the body is read
+            shed += [
+                post(single),
+                httpx.post(url, content=b"{not json", headers={"content-type": "application/json"}),
+            ]
             server.process.send_signal(signal.SIGCONT)
             accepted = [future.result() for future in in_flight]
         assert [reply.status_code for reply in accepted] == [202, 202]
-        assert [reply.status_code for reply in shed] == [503, 503]
+        assert [reply.json()["ids"] for reply in accepted] == [
+            [each["id"] for each in held],
+            [each["id"] for each in fits],
+        ]
+        assert [reply.status_code for reply in shed] == [503, 503, 503]
         for reply in shed:
             assert reply.headers["Retry-After"] == str(settings.retry_after_seconds)
             assert reply.json()["error"] == "overloaded"
-        assert shed[0].json()["ids"] == [single["id"]]
-        assert len(set(shed[1].json()["ids"])) == 5
-        assert front_metric(front, "votes_shed_total") == 6
+            assert "ids" not in reply.json()  # nothing was sent: the same body again is safe
+        assert front_metric(front, "votes_shed_requests_total") == 3
         assert front_metric(front, "votes_in_flight") == 0
 
-        retried = [
-            httpx.post(url, json=single, timeout=10),
-            httpx.post(
-                url,
-                json=[vote(band, id=vote_id) for vote_id in shed[1].json()["ids"]],
-                timeout=10,
-            ),
-        ]
-        assert [reply.status_code for reply in retried] == [202, 202]
-        assert pipeline.wait_band_count(band) == 20 + 1 + 5
+        assert [post(body).status_code for body in (too_big, single)] == [202, 202]
+        assert pipeline.wait_band_count(band) == 15 + 5 + 10 + 1
     finally:
         server.process.send_signal(signal.SIGCONT)
         exits = [front.stop(), server.stop()]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from votemon.dev.pipeline import Pipeline, unique_band, vote
@@ -53,3 +56,21 @@ def test_rate_lists_every_second_of_the_window(pipeline: Pipeline) -> None:
     seconds = [point["second"] for point in rate]
     assert seconds == list(range(seconds[0], seconds[0] + 30))
     assert sum(point["votes"] for point in rate) >= 4
+
+
+def test_the_results_process_loads_no_grpc_and_exports_only_its_own_metrics(pipeline: Pipeline) -> None:
+    """The Cloud Run image runs `votemon results`: it must not load the front's gRPC stack nor
+    export the front's metrics. The import is what `votemon results` does, in a fresh interpreter."""
+    probe = (
+        "import importlib, sys; from votemon.__main__ import COMMANDS; "
+        "importlib.import_module(COMMANDS['results']); "
+        "print(sorted({name.split('.')[0] for name in sys.modules}))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
+    assert "'grpc'" not in loaded
+    assert "'grpc_health'" not in loaded
+    assert "'votemon'" in loaded  # the probe did import the package
+    metrics = pipeline.http.get(f"{pipeline.results}/metrics").text
+    assert "process_resident_memory_bytes" in metrics
+    for front_metric in ("votes_http_requests_total", "votes_in_flight", "votes_shed_requests_total"):
+        assert front_metric not in metrics

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -14,17 +13,22 @@ from prometheus_client import Counter, Gauge, Histogram
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
+from votemon.admission import Admission
+from votemon.coalescer import Coalescer
+from votemon.http import error_response, json_response
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
 from votemon.runtime import add_probes, configure_logging, serve_app, stop_event
 from votemon.settings import Settings
-from votemon.votes import FieldError, InvalidVotesError, new_vote_id, parse_votes
+from votemon.votes import FieldError, InvalidVotesError, parse_votes
 
 MAX_BODY_BYTES = 1024 * 1024
 
 REQUESTS = Counter("votes_http_requests_total", "HTTP vote requests by status", ["status"])
 VOTES_ACCEPTED = Counter("votes_accepted_total", "Votes answered 202: acknowledged by Kafka")
-VOTES_SHED = Counter(
-    "votes_shed_total", "Votes answered 503 at once because the front's in-flight limit was reached"
+SHED = Counter(
+    "votes_shed_requests_total",
+    "Requests answered 503 at once, nothing of them sent: the front's or the vote service's "
+    "in-flight limit was reached (requests, not votes: a body is not read when the limit is reached)",
 )
 VOTES_IN_FLIGHT = Gauge("votes_in_flight", "Votes sent to the vote service and not yet answered")
 REQUEST_SECONDS = Histogram(
@@ -40,7 +44,6 @@ _RETRY_STATUSES = {
     grpc.StatusCode.DEADLINE_EXCEEDED,
     grpc.StatusCode.CANCELLED,
     grpc.StatusCode.ABORTED,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 
@@ -58,139 +61,105 @@ def grpc_channel(settings: Settings) -> grpc.aio.Channel:
     )
 
 
-class Admission:
-    """A bounded count of in-flight votes: what is over the limit is refused now, never queued.
-
-    Counted in votes, not requests, since a batch of 1,000 costs the vote service and the broker
-    1,000 times what a single vote does. A batch arriving when nothing is in flight is admitted
-    whatever its size, so that a limit below the largest batch cannot refuse it forever.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._in_flight = 0
-
-    def try_admit(self, votes: int) -> bool:
-        if self._in_flight and self._in_flight + votes > self._limit:
-            return False
-        self._in_flight += votes
-        VOTES_IN_FLIGHT.set(self._in_flight)
-        return True
-
-    def release(self, votes: int) -> None:
-        self._in_flight -= votes
-        VOTES_IN_FLIGHT.set(self._in_flight)
-
-
-class Coalescer:
-    """Gathers the single votes of concurrent requests into one CastBatch call.
-
-    The first vote opens a window of `window` seconds; the batch goes when the window closes or
-    holds `limit` votes. Every caller learns the outcome of the one call its vote was in: 202 only
-    once the broker acknowledged the whole batch, as before.
-    """
-
-    def __init__(
-        self, stub: votes_pb2_grpc.VoteServiceAsyncStub, window: float, limit: int, deadline: float
-    ) -> None:
-        self._stub = stub
-        self._window = window
-        self._limit = limit
-        self._deadline = deadline
-        self._pending: list[tuple[votes_pb2.Vote, asyncio.Future[None]]] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._calls: set[asyncio.Task[None]] = set()
-
-    async def cast(self, vote: votes_pb2.Vote) -> None:
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._pending.append((vote, done))
-        if len(self._pending) >= self._limit:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self._window, self._flush)
-        await done
-
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batch, self._pending = self._pending, []
-        if batch:
-            call = asyncio.create_task(self._send(batch))
-            self._calls.add(call)
-            call.add_done_callback(self._calls.discard)
-
-    async def _send(self, batch: list[tuple[votes_pb2.Vote, asyncio.Future[None]]]) -> None:
-        request = votes_pb2.CastBatchRequest(votes=[vote for vote, _ in batch])
-        waiting = [done for _, done in batch if not done.done()]
-        try:
-            await self._stub.CastBatch(request, timeout=self._deadline)
-        except asyncio.CancelledError:
-            for done in waiting:
-                done.cancel()
-            raise
-        except Exception as error:  # every caller must learn the outcome, whatever it is
-            for done in waiting:
-                done.set_exception(error)
-            return
-        for done in waiting:
-            done.set_result(None)
-
-
-def json_response(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status=status, content_type="application/json", headers=headers)
-
-
-def retry_later(settings: Settings, reason: str, message: str, ids: list[str]) -> Response:
-    """503 with the ids to send again and when: the client retries with the same ids."""
+def retry_later(settings: Settings, error: str, message: str, **extra: Any) -> Response:
+    """503 and when to send again (Retry-After)."""
     return json_response(
-        {"error": reason, "message": message, "ids": ids},
+        {"error": error, "message": message, **extra},
         503,
         headers={"Retry-After": str(settings.retry_after_seconds)},
     )
 
 
-def shed(settings: Settings, ids: list[str]) -> Response:
-    """The answer to votes over the in-flight limit: sent nowhere, to be retried with the same ids."""
-    VOTES_SHED.inc(len(ids))
+def shed(settings: Settings) -> Response:
+    """The answer to votes refused before any was sent: 503 + Retry-After, without ids, since
+    sending the same body again cannot count a vote twice."""
+    SHED.inc()
     return retry_later(
-        settings,
-        "overloaded",
-        "too many votes in flight; nothing was sent; retry later with the same ids",
-        ids,
+        settings, "overloaded", "too many votes in flight; nothing was sent; send them again later"
     )
 
 
 def cast_failed(settings: Settings, error: grpc.aio.AioRpcError, ids: list[str]) -> Response:
     """The answer to votes the vote service did not confirm: 503 with the ids when a retry may work."""
     log = structlog.get_logger()
+    if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:  # the server's limit: nothing was sent
+        return shed(settings)
     if error.code() in _RETRY_STATUSES:
         log.warning("votes not acknowledged", votes=len(ids), code=error.code().name)
-        return retry_later(
-            settings, "unavailable", "the votes were not confirmed; retry later with the same ids", ids
-        )
+        # the votes may have landed: sent again with the same ids, each is counted once
+        message = "the votes were not confirmed; retry later with the same ids"
+        return retry_later(settings, "unavailable", message, ids=ids)
     if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
         return error_response(400, "invalid_votes", error.details() or "invalid votes")
     log.error("gRPC call failed", code=error.code().name, details=error.details())
     return error_response(502, "bad_gateway", "the vote service failed")
 
 
-def error_response(status: int, error: str, message: str, **extra: Any) -> Response:
-    return json_response({"error": error, "message": message, **extra}, status)
+class VoteGateway:
+    """The front's way to the vote service: admission, then one CastBatch call per request, single
+    votes of concurrent requests coalesced into one call."""
+
+    def __init__(self, settings: Settings, channel: grpc.aio.Channel) -> None:
+        self._settings = settings
+        self._stub = votes_pb2_grpc.VoteServiceStub(channel)
+        window = settings.coalesce_window_ms / 1000
+        self._coalescer = Coalescer(self._send, window, settings.coalesce_max_votes)
+        self.admission = Admission(settings.front_max_inflight_votes, VOTES_IN_FLIGHT)
+
+    async def _send(self, votes: list[votes_pb2.Vote]) -> None:
+        """The call is all or nothing, so its OK status is the confirmation: the reply's count is not
+        needed (and a server of the previous version, met during a rollout, sends none)."""
+        request = votes_pb2.CastBatchRequest(votes=votes)
+        await self._stub.CastBatch(request, timeout=self._settings.grpc_deadline_seconds)
+
+    async def cast(self, votes: list[votes_pb2.Vote], batched: bool) -> Response:
+        """Sends admitted votes and answers: 202 with their ids, or why not."""
+        ids = [vote.id for vote in votes]
+        if not self.admission.try_admit(len(votes)):
+            return shed(self._settings)
+        try:
+            if batched or self._settings.coalesce_window_ms == 0:
+                await self._send(votes)
+            else:
+                await self._coalescer.submit(votes[0])
+        except grpc.aio.AioRpcError as error:
+            return cast_failed(self._settings, error, ids)
+        finally:
+            self.admission.release(len(votes))
+        VOTES_ACCEPTED.inc(len(votes))
+        return json_response({"accepted": len(votes), "ids": ids}, 202)
+
+    async def submit(self) -> Response:
+        """POST /grpc and /votes: the votes are validated here, once, and given their ids."""
+        started = time.perf_counter()
+        response = await self._submit()
+        REQUESTS.labels(status=str(response.status_code)).inc()
+        REQUEST_SECONDS.observe(time.perf_counter() - started)
+        return response
+
+    async def _submit(self) -> Response:
+        if request.mimetype != "application/json":
+            return error_response(
+                415, "unsupported_media_type", "send the vote as application/json", field="body"
+            )
+        if self.admission.full():
+            return shed(self._settings)
+        body = await request.get_data(cache=False)
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError as error:
+            return error_response(400, "malformed_json", f"the body is not valid JSON: {error}", field="body")
+        try:
+            parsed, batched = parse_votes(document)
+        except InvalidVotesError as invalid:
+            return invalid_votes_response(invalid.errors)
+        return await self.cast([vote.to_proto() for vote in parsed], batched)
 
 
 def create_app(settings: Settings, channel: grpc.aio.Channel) -> Quart:
     app = Quart("votemon.front")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    votes_stub = votes_pb2_grpc.VoteServiceStub(channel)
-    coalescer = Coalescer(
-        votes_stub,
-        settings.coalesce_window_ms / 1000,
-        settings.coalesce_max_votes,
-        settings.grpc_deadline_seconds,
-    )
-    admission = Admission(settings.front_max_inflight_votes)
+    gateway = VoteGateway(settings, channel)
     health_stub = health_pb2_grpc.HealthStub(channel)
 
     async def grpc_ready() -> bool:
@@ -211,57 +180,13 @@ def create_app(settings: Settings, channel: grpc.aio.Channel) -> Quart:
             )
         return error_response(status, error.name.lower().replace(" ", "_"), error.description or error.name)
 
-    async def cast(votes: list[votes_pb2.Vote], batched: bool) -> None:
-        deadline = settings.grpc_deadline_seconds
-        if batched:
-            await votes_stub.CastBatch(votes_pb2.CastBatchRequest(votes=votes), timeout=deadline)
-        elif settings.coalesce_window_ms > 0:
-            await coalescer.cast(votes[0])
-        else:
-            await votes_stub.Cast(votes_pb2.CastRequest(vote=votes[0]), timeout=deadline)
-
-    async def submit() -> Response:
-        started = time.perf_counter()
-        response = await _submit()
-        REQUESTS.labels(status=str(response.status_code)).inc()
-        REQUEST_SECONDS.observe(time.perf_counter() - started)
-        return response
-
-    async def _submit() -> Response:
-        if request.mimetype != "application/json":
-            return error_response(
-                415, "unsupported_media_type", "send the vote as application/json", field="body"
-            )
-        body = await request.get_data(cache=False)
-        try:
-            document = orjson.loads(body)
-        except orjson.JSONDecodeError as error:
-            return error_response(400, "malformed_json", f"the body is not valid JSON: {error}", field="body")
-        try:
-            parsed, batched = parse_votes(document)
-        except InvalidVotesError as invalid:
-            return invalid_votes_response(invalid.errors)
-        # Ids are assigned here, before the call, so that a client told 503 can retry with the same ids.
-        ids = [vote.id or new_vote_id() for vote in parsed]
-        votes = [vote.to_proto(vote_id) for vote, vote_id in zip(parsed, ids, strict=True)]
-        if not admission.try_admit(len(votes)):
-            return shed(settings, ids)
-        try:
-            await cast(votes, batched)
-        except grpc.aio.AioRpcError as error:
-            return cast_failed(settings, error, ids)
-        finally:
-            admission.release(len(votes))
-        VOTES_ACCEPTED.inc(len(votes))
-        return json_response({"accepted": len(votes), "ids": ids}, 202)
-
     @app.get("/")
     async def index() -> Response:
         """What the front is, for a person or a load balancer's default health check (GET /)."""
         return json_response({"service": "votemon front", "submit": "POST /grpc or POST /votes"}, 200)
 
-    app.add_url_rule("/grpc", "grpc", submit, methods=["POST"])
-    app.add_url_rule("/votes", "votes", submit, methods=["POST"])
+    app.add_url_rule("/grpc", "grpc", gateway.submit, methods=["POST"])
+    app.add_url_rule("/votes", "votes", gateway.submit, methods=["POST"])
     return app
 
 

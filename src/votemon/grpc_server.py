@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import grpc
 import structlog
 from aiokafka.errors import KafkaError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from prometheus_client import Counter, Histogram
-from pydantic import ValidationError
+from prometheus_client import Counter, Gauge, Histogram
 
+from votemon.admission import Admission
 from votemon.kafka import Record, ReliableProducer
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
 from votemon.runtime import configure_logging, ops_app, serve_app, stop_event
 from votemon.settings import Settings
-from votemon.votes import MAX_BATCH, AcceptedVote, VoteIn, field_errors, utc_now
+from votemon.votes import MAX_BATCH, AcceptedVote, proto_errors, utc_now
 
 SERVICE_NAME = "votes.v1.VoteService"
 
 PRODUCED = Counter("votes_produced_total", "Votes acknowledged by the Kafka broker")
 PRODUCE_FAILED = Counter("votes_produce_failed_total", "Votes refused because the broker did not acknowledge")
+VOTES_IN_FLIGHT = Gauge("votes_server_in_flight", "Votes taken by the server and not yet acknowledged")
+VOTES_REFUSED = Counter(
+    "votes_server_refused_total", "Votes answered RESOURCE_EXHAUSTED: the server's in-flight limit"
+)
 PRODUCE_SECONDS = Histogram(
     "votes_produce_seconds",
     "Time from taking a request to the broker's acknowledgement of all its votes",
@@ -29,36 +34,49 @@ PRODUCE_SECONDS = Histogram(
 
 
 class VoteService(votes_pb2_grpc.VoteServiceServicer):
-    """Validates, stamps (id, accepted_at) and produces votes, keyed by band."""
+    """Checks, stamps (accepted_at) and produces votes, keyed by band; answers how many Kafka took.
+
+    The votes come with their ids: the front gives them (`VoteIn.to_proto`), and a vote without one
+    is refused, so that an id is never made up here that the front's client does not know."""
 
     def __init__(self, producer: ReliableProducer, settings: Settings) -> None:
         self._producer = producer
         self._settings = settings
+        self._admission = Admission(settings.grpc_max_inflight_votes, VOTES_IN_FLIGHT)
         self._log = structlog.get_logger()
 
     async def Cast(  # noqa: N802 - the name is the RPC's
         self, request: votes_pb2.CastRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> votes_pb2.CastResponse:
-        (accepted,) = await self._produce([request.vote], context)
-        return votes_pb2.CastResponse(vote=accepted.to_proto())
+        return votes_pb2.CastResponse(accepted=await self._produce([request.vote], context))
 
     async def CastBatch(  # noqa: N802 - the name is the RPC's
         self, request: votes_pb2.CastBatchRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> votes_pb2.CastBatchResponse:
         if not 0 < len(request.votes) <= MAX_BATCH:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"a batch holds 1 to {MAX_BATCH} votes")
-        accepted = await self._produce(list(request.votes), context)
-        return votes_pb2.CastBatchResponse(votes=[vote.to_proto() for vote in accepted])
+        return votes_pb2.CastBatchResponse(accepted=await self._produce(request.votes, context))
 
     async def _produce(
-        self, votes: list[votes_pb2.Vote], context: grpc.aio.ServicerContext[object, object]
-    ) -> list[AcceptedVote]:
-        now = utc_now()
-        try:
-            accepted = [AcceptedVote.accept(VoteIn.from_proto(vote), now) for vote in votes]
-        except ValidationError as error:
-            details = "; ".join(f"{e.field}: {e.message}" for e in field_errors(error, batched=False))
+        self, votes: Sequence[votes_pb2.Vote], context: grpc.aio.ServicerContext[object, object]
+    ) -> int:
+        errors = proto_errors(votes)
+        if errors:
+            details = "; ".join(f"votes[{e.index}].{e.field}: {e.message}" for e in errors)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, details)
+        if not self._admission.try_admit(len(votes)):
+            VOTES_REFUSED.inc(len(votes))
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many votes in flight; retry later")
+        try:
+            return await self._send(votes, context)
+        finally:
+            self._admission.release(len(votes))
+
+    async def _send(
+        self, votes: Sequence[votes_pb2.Vote], context: grpc.aio.ServicerContext[object, object]
+    ) -> int:
+        now = utc_now()
+        accepted = [AcceptedVote.from_proto(vote, now) for vote in votes]
         with PRODUCE_SECONDS.time():
             try:
                 records: list[Record] = [(vote.kafka_key(), vote.kafka_value(), []) for vote in accepted]
@@ -73,7 +91,7 @@ class VoteService(votes_pb2_grpc.VoteServiceServicer):
                     grpc.StatusCode.UNAVAILABLE, "the Kafka broker did not acknowledge the votes"
                 )
         PRODUCED.inc(len(accepted))
-        return accepted
+        return len(accepted)
 
 
 def server_options(settings: Settings) -> list[tuple[str, int]]:

@@ -17,7 +17,7 @@ from importlib.resources import files
 from quart import Quart, Response, request
 from redis.exceptions import RedisError
 
-from votemon.front import error_response, json_response
+from votemon.http import error_response, json_response
 from votemon.runtime import add_probes, configure_logging, serve_app, stop_event
 from votemon.settings import Settings
 from votemon.store.tally import LATEST_SIZE, Tally, redis_client
@@ -66,15 +66,21 @@ def load_assets() -> tuple[bytes, dict[str, Asset]]:
     return index.encode(), assets
 
 
-def bounded_int(name: str, default: int, low: int, high: int) -> int | Response:
-    """A query parameter as an int in [low, high], or a 400 response naming it."""
+class InvalidParameterError(ValueError):
+    """A query parameter out of its bounds: answered 400 naming it."""
+
+    def __init__(self, name: str, low: int, high: int) -> None:
+        super().__init__(f"{name} must be an integer from {low} to {high}")
+        self.name = name
+
+
+def bounded_int(name: str, default: int, low: int, high: int) -> int:
+    """A query parameter as an int in [low, high]; raises InvalidParameterError otherwise."""
     raw = request.args.get(name)
     if raw is None:
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
-        return error_response(
-            400, "invalid_parameter", f"{name} must be an integer from {low} to {high}", field=name
-        )
+        raise InvalidParameterError(name, low, high)
     return int(raw)
 
 
@@ -95,6 +101,10 @@ def create_app(tally: Tally) -> Quart:
     async def redis_down(error: RedisError) -> Response:
         return error_response(503, "redis_unavailable", "the counters cannot be read right now")
 
+    @app.errorhandler(InvalidParameterError)
+    async def invalid_parameter(error: InvalidParameterError) -> Response:
+        return error_response(400, "invalid_parameter", str(error), field=error.name)
+
     @app.get("/api/totals")
     async def totals() -> Response:
         return json_response(await tally.totals(), 200)
@@ -102,15 +112,11 @@ def create_app(tally: Tally) -> Quart:
     @app.get("/api/logs")
     async def logs() -> Response:
         limit = bounded_int("limit", 20, 1, MAX_LOGS)
-        if isinstance(limit, Response):
-            return limit
         return json_response({"logs": await tally.latest(limit)}, 200)
 
     @app.get("/api/rate")
     async def rate() -> Response:
         seconds = bounded_int("seconds", 60, 1, MAX_RATE_SECONDS)
-        if isinstance(seconds, Response):
-            return seconds
         return json_response({"rate": await tally.rate(seconds)}, 200)
 
     return app

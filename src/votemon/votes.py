@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 import orjson
-from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -23,55 +23,66 @@ from uuid6 import uuid7
 from votemon.rpc.votes.v1 import votes_pb2
 
 MAX_BATCH = 1000
+NAME_MAX_LENGTH = 100
+YEAR_MIN, YEAR_MAX = 1900, 2100
+RANK_MAX = 10
+VOTE_ID_MAX_LENGTH = 64
+# Printable text only: control characters (NUL among them) have no place in a band's name.
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+VOTE_ID = r"^[A-Za-z0-9._:-]+$"
+# The rank as the front sends it and Kafka holds it: the shortest exact decimal text from 0 to 10
+# with at most two places ("9.5", never "9.50" or "-0").
+RANK_TEXT = r"^(?:10|\d(?:\.\d?[1-9])?)$"
 
 _INTEGER = re.compile(r"[+-]?\d{1,10}")
 _DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+_PRINTABLE = re.compile(PRINTABLE)
+_VOTE_ID = re.compile(VOTE_ID)
+_RANK_TEXT = re.compile(RANK_TEXT)
+
+
+def _refuse_bool(value: Any, kind: str) -> None:
+    if isinstance(value, bool):
+        raise ValueError(f"must be {kind}, not a boolean")
+
+
+def _text_matching(value: str, pattern: re.Pattern[str], message: str) -> str:
+    """The stripped text, if all of it matches `pattern`; else a ValueError with `message`."""
+    text = value.strip()
+    if not pattern.fullmatch(text):
+        raise ValueError(message)
+    return text
 
 
 def _integer(value: Any) -> Any:
     """Accept an integer, or a string of digits; never a bool or a fraction."""
-    if isinstance(value, bool):
-        raise ValueError("must be an integer, not a boolean")
+    _refuse_bool(value, "an integer")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("must be a whole number")
     if isinstance(value, str):
-        text = value.strip()
-        if not _INTEGER.fullmatch(text):
-            raise ValueError("must be an integer or a string of digits")
-        return int(text)
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError("must be a whole number")
-        return int(value)
-    return value
+        value = _text_matching(value, _INTEGER, "must be an integer or a string of digits")
+    return int(value) if isinstance(value, str | float) else value
 
 
 def _decimal(value: Any) -> Any:
     """Accept a number or a plain decimal string; a float goes through its shortest repr, not binary."""
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not a boolean")
+    _refuse_bool(value, "a number")
     if isinstance(value, str):
-        text = value.strip()
-        if not _DECIMAL.fullmatch(text):
-            raise ValueError("must be a decimal number such as 9.5")
-        return Decimal(text)
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, int):
-        return Decimal(value)
-    return value
+        return Decimal(_text_matching(value, _DECIMAL, "must be a decimal number such as 9.5"))
+    return Decimal(repr(value)) if isinstance(value, float | int) else value
 
 
-# Printable text only: control characters (NUL among them) have no place in a band's name.
 Name = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_LENGTH, pattern=PRINTABLE),
 ]
-Year = Annotated[int, BeforeValidator(_integer), Field(strict=True, ge=1900, le=2100)]
+Year = Annotated[int, BeforeValidator(_integer), Field(strict=True, ge=YEAR_MIN, le=YEAR_MAX)]
 Rank = Annotated[
     Decimal,
     BeforeValidator(_decimal),
-    Field(strict=True, ge=0, le=10, decimal_places=2, allow_inf_nan=False),
+    Field(strict=True, ge=0, le=RANK_MAX, decimal_places=2, allow_inf_nan=False),
 ]
-VoteId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+VoteId = Annotated[str, StringConstraints(min_length=1, max_length=VOTE_ID_MAX_LENGTH, pattern=VOTE_ID)]
 
 
 class VoteIn(BaseModel):
@@ -87,17 +98,19 @@ class VoteIn(BaseModel):
 
     @property
     def rank_text(self) -> str:
-        """The rank in its shortest exact decimal form: 9.50 -> "9.5", 10 -> "10"."""
-        return format(self.rank.normalize(), "f")
+        """The rank in its shortest exact decimal form: 9.50 -> "9.5", 10 -> "10", -0 -> "0"."""
+        return format(abs(self.rank).normalize(), "f")
 
-    def to_proto(self, vote_id: str) -> votes_pb2.Vote:
+    def to_proto(self) -> votes_pb2.Vote:
+        """The vote as the front sends it, with its id: the client's, else a new one. This is the
+        one place ids are given, before any call, so that a client told 503 can retry with them."""
         return votes_pb2.Vote(
-            id=vote_id, name=self.name, album=self.album, year=self.year, rank=self.rank_text
+            id=self.id or new_vote_id(),
+            name=self.name,
+            album=self.album,
+            year=self.year,
+            rank=self.rank_text,
         )
-
-    @classmethod
-    def from_proto(cls, vote: votes_pb2.Vote) -> VoteIn:
-        return cls(id=vote.id or None, name=vote.name, album=vote.album, year=vote.year, rank=vote.rank)
 
 
 class AcceptedVote(BaseModel):
@@ -109,22 +122,22 @@ class AcceptedVote(BaseModel):
     name: Name
     album: Name
     year: Year
-    rank: Annotated[str, StringConstraints(pattern=r"^\d{1,2}(\.\d{1,2})?$")]
+    rank: Annotated[str, StringConstraints(pattern=RANK_TEXT)]
     accepted_at: datetime
 
     @classmethod
-    def accept(cls, vote: VoteIn, now: datetime) -> AcceptedVote:
-        """Stamp a validated vote; the client's id is kept, else a new one is given."""
-        # `vote` is validated already: construct, do not validate a second time (a third of the
-        # grpc-server's CPU on batches, by the bench's profile)
+    def from_proto(cls, vote: votes_pb2.Vote, now: datetime) -> AcceptedVote:
+        """Stamp a vote that passed `proto_errors`: constructed, not validated by pydantic again
+        (that second validation was a third of the grpc-server's CPU on batches, by the profile)."""
         return cls.model_construct(
-            id=vote.id or new_vote_id(),
-            name=vote.name,
-            album=vote.album,
-            year=vote.year,
-            rank=vote.rank_text,
-            accepted_at=now,
+            id=vote.id, name=vote.name, album=vote.album, year=vote.year, rank=vote.rank, accepted_at=now
         )
+
+    @classmethod
+    def accept(cls, vote: VoteIn, now: datetime) -> AcceptedVote:
+        """What the front and the server together make of a client's vote, for producing records
+        directly (the consumer's tests, the bench)."""
+        return cls.from_proto(vote.to_proto(), now)
 
     @property
     def album_key(self) -> str:
@@ -142,18 +155,6 @@ class AcceptedVote(BaseModel):
     def from_kafka(cls, value: bytes | None) -> AcceptedVote:
         """Parse a record's value; raises ValidationError for anything that is not a vote."""
         return _accepted_adapter.validate_json(value or b"")
-
-    def to_proto(self) -> votes_pb2.Vote:
-        accepted_at = Timestamp()
-        accepted_at.FromDatetime(self.accepted_at)
-        return votes_pb2.Vote(
-            id=self.id,
-            name=self.name,
-            album=self.album,
-            year=self.year,
-            rank=self.rank,
-            accepted_at=accepted_at,
-        )
 
 
 _accepted_adapter = TypeAdapter(AcceptedVote)
@@ -216,6 +217,37 @@ def parse_votes(document: Any) -> tuple[list[VoteIn], bool]:
         return [VoteIn.model_validate(document)], False
     except ValidationError as error:
         raise InvalidVotesError(field_errors(error, batched=False)) from None
+
+
+def _name_error(text: str) -> str | None:
+    if not 0 < len(text) <= NAME_MAX_LENGTH or text != text.strip() or not _PRINTABLE.fullmatch(text):
+        return f"must be 1 to {NAME_MAX_LENGTH} printable characters, trimmed"
+    return None
+
+
+def _vote_errors(vote: votes_pb2.Vote) -> dict[str, str | None]:
+    id_ok = len(vote.id) <= VOTE_ID_MAX_LENGTH and _VOTE_ID.fullmatch(vote.id)
+    return {
+        "id": None if id_ok else f"required: 1 to {VOTE_ID_MAX_LENGTH} of A-Z a-z 0-9 . _ : -",
+        "name": _name_error(vote.name),
+        "album": _name_error(vote.album),
+        "year": None if YEAR_MIN <= vote.year <= YEAR_MAX else f"must be from {YEAR_MIN} to {YEAR_MAX}",
+        "rank": None if _RANK_TEXT.fullmatch(vote.rank) else f"must be 0 to {RANK_MAX} as text like 9.5",
+    }
+
+
+def proto_errors(votes: Sequence[votes_pb2.Vote]) -> list[FieldError]:
+    """What the gRPC server checks of each vote it is sent: the form `VoteIn.to_proto` gives, field by
+    field, with a length, a range and a regex. The front validated the client's JSON with pydantic
+    (coercing strings, trimming, normalising the rank); running pydantic again on the same vote would
+    repeat that work, while these checks still keep a malformed call (another client, a front of
+    another version) out of Kafka, naming the field."""
+    return [
+        FieldError(index=index, field=field, message=message)
+        for index, vote in enumerate(votes)
+        for field, message in _vote_errors(vote).items()
+        if message is not None
+    ]
 
 
 def new_vote_id() -> str:

@@ -22,26 +22,25 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n votemon/rpc/votes/v1/votes.proto\x12\x08votes.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n\x04Vote\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x61lbum\x18\x03 \x01(\t\x12\x0c\n\x04year\x18\x04 \x01(\x05\x12\x0c\n\x04rank\x18\x05 \x01(\t\x12/\n\x0b\x61\x63\x63\x65pted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"+\n\x0b\x43\x61stRequest\x12\x1c\n\x04vote\x18\x01 \x01(\x0b\x32\x0e.votes.v1.Vote\",\n\x0c\x43\x61stResponse\x12\x1c\n\x04vote\x18\x01 \x01(\x0b\x32\x0e.votes.v1.Vote\"1\n\x10\x43\x61stBatchRequest\x12\x1d\n\x05votes\x18\x01 \x03(\x0b\x32\x0e.votes.v1.Vote\"2\n\x11\x43\x61stBatchResponse\x12\x1d\n\x05votes\x18\x01 \x03(\x0b\x32\x0e.votes.v1.Vote2\x8a\x01\n\x0bVoteService\x12\x35\n\x04\x43\x61st\x12\x15.votes.v1.CastRequest\x1a\x16.votes.v1.CastResponse\x12\x44\n\tCastBatch\x12\x1a.votes.v1.CastBatchRequest\x1a\x1b.votes.v1.CastBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n votemon/rpc/votes/v1/votes.proto\x12\x08votes.v1\"^\n\x04Vote\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x61lbum\x18\x03 \x01(\t\x12\x0c\n\x04year\x18\x04 \x01(\x05\x12\x0c\n\x04rank\x18\x05 \x01(\tJ\x04\x08\x06\x10\x07R\x0b\x61\x63\x63\x65pted_at\"+\n\x0b\x43\x61stRequest\x12\x1c\n\x04vote\x18\x01 \x01(\x0b\x32\x0e.votes.v1.Vote\",\n\x0c\x43\x61stResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\rJ\x04\x08\x01\x10\x02R\x04vote\"1\n\x10\x43\x61stBatchRequest\x12\x1d\n\x05votes\x18\x01 \x03(\x0b\x32\x0e.votes.v1.Vote\"2\n\x11\x43\x61stBatchResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\rJ\x04\x08\x01\x10\x02R\x05votes2\x8a\x01\n\x0bVoteService\x12\x35\n\x04\x43\x61st\x12\x15.votes.v1.CastRequest\x1a\x16.votes.v1.CastResponse\x12\x44\n\tCastBatch\x12\x1a.votes.v1.CastBatchRequest\x1a\x1b.votes.v1.CastBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'votemon.rpc.votes.v1.votes_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VOTE']._serialized_start=79
-  _globals['_VOTE']._serialized_end=203
-  _globals['_CASTREQUEST']._serialized_start=205
-  _globals['_CASTREQUEST']._serialized_end=248
-  _globals['_CASTRESPONSE']._serialized_start=250
-  _globals['_CASTRESPONSE']._serialized_end=294
-  _globals['_CASTBATCHREQUEST']._serialized_start=296
-  _globals['_CASTBATCHREQUEST']._serialized_end=345
-  _globals['_CASTBATCHRESPONSE']._serialized_start=347
-  _globals['_CASTBATCHRESPONSE']._serialized_end=397
-  _globals['_VOTESERVICE']._serialized_start=400
-  _globals['_VOTESERVICE']._serialized_end=538
+  _globals['_VOTE']._serialized_start=46
+  _globals['_VOTE']._serialized_end=140
+  _globals['_CASTREQUEST']._serialized_start=142
+  _globals['_CASTREQUEST']._serialized_end=185
+  _globals['_CASTRESPONSE']._serialized_start=187
+  _globals['_CASTRESPONSE']._serialized_end=231
+  _globals['_CASTBATCHREQUEST']._serialized_start=233
+  _globals['_CASTBATCHREQUEST']._serialized_end=282
+  _globals['_CASTBATCHRESPONSE']._serialized_start=284
+  _globals['_CASTBATCHRESPONSE']._serialized_end=334
+  _globals['_VOTESERVICE']._serialized_start=337
+  _globals['_VOTESERVICE']._serialized_end=475
 # @@protoc_insertion_point(module_scope)

@@ -6,7 +6,6 @@ The vote contract between the HTTP front and the gRPC server."""
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -21,7 +20,7 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class Vote(_message.Message):
-    """One vote for a band's album."""
+    """One vote for a band's album, in the form the front gives it (votemon.votes.VoteIn.to_proto)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -30,20 +29,17 @@ class Vote(_message.Message):
     ALBUM_FIELD_NUMBER: _builtins.int
     YEAR_FIELD_NUMBER: _builtins.int
     RANK_FIELD_NUMBER: _builtins.int
-    ACCEPTED_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """Idempotency key. Clients may supply one (a retry with the same id is counted once);
-    when empty, the server assigns a UUIDv7.
+    """Set by the front, required: the client's idempotency key, else a UUIDv7. A retry with the
+    same id is counted once.
     """
     name: _builtins.str
+    """1-100 printable characters, trimmed."""
     album: _builtins.str
     year: _builtins.int
+    """1900-2100."""
     rank: _builtins.str
-    """Decimal 0-10 with at most two places, as text ("9.5"): no float rounding."""
-    @_builtins.property
-    def accepted_at(self) -> _timestamp_pb2.Timestamp:
-        """Set by the server when it takes the vote, and written to Kafka with it."""
-
+    """Decimal 0-10 with at most two places, as its shortest text ("9.5"): no float rounding."""
     def __init__(
         self,
         *,
@@ -52,11 +48,10 @@ class Vote(_message.Message):
         album: _builtins.str = ...,
         year: _builtins.int = ...,
         rank: _builtins.str = ...,
-        accepted_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "album", b"album", "id", b"id", "name", b"name", "rank", b"rank", "year", b"year"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["album", b"album", "id", b"id", "name", b"name", "rank", b"rank", "year", b"year"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -84,21 +79,23 @@ Global___CastRequest: _TypeAlias = CastRequest  # noqa: Y015
 
 @_typing.final
 class CastResponse(_message.Message):
+    """A call is all or nothing: OK means the broker acknowledged every vote of the request. The votes
+    used to come back whole (field 1); the front, which gave them their ids, only needs the status.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
-    VOTE_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def vote(self) -> Global___Vote:
-        """The vote as written to Kafka, with its id and accepted_at."""
-
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    accepted: _builtins.int
+    """Votes the broker acknowledged: 1."""
     def __init__(
         self,
         *,
-        vote: Global___Vote | None = ...,
+        accepted: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["vote", b"vote"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["vote", b"vote"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -128,17 +125,17 @@ Global___CastBatchRequest: _TypeAlias = CastBatchRequest  # noqa: Y015
 class CastBatchResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
-    VOTES_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def votes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Vote]: ...
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    accepted: _builtins.int
+    """Votes the broker acknowledged: all of the request's."""
     def __init__(
         self,
         *,
-        votes: _abc.Iterable[Global___Vote] | None = ...,
+        accepted: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["votes", b"votes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

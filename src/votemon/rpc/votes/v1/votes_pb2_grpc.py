@@ -27,6 +27,8 @@ if _version_not_supported:
 
 class VoteServiceStub:
     """Accepts votes and answers only once the Kafka broker has acknowledged them (acks=all).
+    A malformed vote gets INVALID_ARGUMENT naming it (votes[i].field); when the server already
+    holds its maximum of votes in flight, RESOURCE_EXHAUSTED: nothing was sent, retry later.
     """
 
     def __init__(self, channel):
@@ -49,6 +51,8 @@ class VoteServiceStub:
 
 class VoteServiceServicer:
     """Accepts votes and answers only once the Kafka broker has acknowledged them (acks=all).
+    A malformed vote gets INVALID_ARGUMENT naming it (votes[i].field); when the server already
+    holds its maximum of votes in flight, RESOURCE_EXHAUSTED: nothing was sent, retry later.
     """
 
     def Cast(self, request, context):
@@ -86,6 +90,8 @@ def add_VoteServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class VoteService:
     """Accepts votes and answers only once the Kafka broker has acknowledged them (acks=all).
+    A malformed vote gets INVALID_ARGUMENT naming it (votes[i].field); when the server already
+    holds its maximum of votes in flight, RESOURCE_EXHAUSTED: nothing was sent, retry later.
     """
 
     @staticmethod

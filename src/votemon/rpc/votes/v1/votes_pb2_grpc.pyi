@@ -27,7 +27,10 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class VoteServiceStub:
-    """Accepts votes and answers only once the Kafka broker has acknowledged them (acks=all)."""
+    """Accepts votes and answers only once the Kafka broker has acknowledged them (acks=all).
+    A malformed vote gets INVALID_ARGUMENT naming it (votes[i].field); when the server already
+    holds its maximum of votes in flight, RESOURCE_EXHAUSTED: nothing was sent, retry later.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -38,14 +41,20 @@ class VoteServiceStub:
 
 @_typing.type_check_only
 class VoteServiceAsyncStub(VoteServiceStub):
-    """Accepts votes and answers only once the Kafka broker has acknowledged them (acks=all)."""
+    """Accepts votes and answers only once the Kafka broker has acknowledged them (acks=all).
+    A malformed vote gets INVALID_ARGUMENT naming it (votes[i].field); when the server already
+    holds its maximum of votes in flight, RESOURCE_EXHAUSTED: nothing was sent, retry later.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Cast: _aio.UnaryUnaryMultiCallable[_votes_pb2.CastRequest, _votes_pb2.CastResponse]  # type: ignore[assignment]
     CastBatch: _aio.UnaryUnaryMultiCallable[_votes_pb2.CastBatchRequest, _votes_pb2.CastBatchResponse]  # type: ignore[assignment]
 
 class VoteServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Accepts votes and answers only once the Kafka broker has acknowledged them (acks=all)."""
+    """Accepts votes and answers only once the Kafka broker has acknowledged them (acks=all).
+    A malformed vote gets INVALID_ARGUMENT naming it (votes[i].field); when the server already
+    holds its maximum of votes in flight, RESOURCE_EXHAUSTED: nothing was sent, retry later.
+    """
 
     @_abc_1.abstractmethod
     def Cast(
