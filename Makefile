@@ -57,8 +57,9 @@ diff: install ## rendered diff per Argo CD Application and environment, BASE (de
 	scripts/delivery/diff_rendered.py --base $(or $(BASE),main)
 
 BENCH_SIZES ?= 0,1000000,10000000
-bench: stack ## the performance benchmark, the page's latency, the results endpoints at BENCH_SIZES stored votes
-	$(PY) -m bench
+bench: stack ## the performance benchmark (wrk, vegeta), the page's latency, the results endpoints at BENCH_SIZES stored votes
+	@scripts/install-tools.sh --bench
+	$(PY) -m bench $(BENCH_ARGS)
 	$(PY) -m bench.page
 	$(PY) -m bench.results_scale --sizes $(BENCH_SIZES) $(BENCH_SCALE_ARGS)
 
