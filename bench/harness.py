@@ -32,10 +32,10 @@ def redis_database(number: int) -> str:
     return str(httpx.URL(Settings().redis_url).copy_with(path=f"/{number}"))
 
 
-# Database 14 is the pipeline's under the bench, 13 the floors': the tests (15) and the demo (0)
-# are never touched.
+# Database 14 is the pipeline's under the bench, 12 the floors' (13: bench.results_scale): the tests (15)
+# and the demo (0) are never touched.
 BENCH_REDIS_URL = redis_database(14)
-FLOORS_REDIS_URL = redis_database(13)
+FLOORS_REDIS_URL = redis_database(12)
 
 
 def bench_settings() -> Settings:

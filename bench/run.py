@@ -2,7 +2,7 @@
 loaded by wrk (closed loop) and vegeta (open loop); prints targets T1-T6 and the overload figures.
 
 Everything runs on loopback against the local stack (`make stack`), with topics, a consumer group,
-Redis databases (14, and 13 for the floors) and MongoDB databases of the run's own: the tests (15)
+Redis databases (14, and 12 for the floors) and MongoDB databases of the run's own: the tests (15)
 and the demo (0) are never touched. CPU seconds per process come from /proc, so each measure is a
 cost per request, vote or record, beside the libraries' floors measured in the same pair of runs.
 Writes docs/bench/latest.{json,md}.
@@ -279,7 +279,8 @@ def consumer_floor(floors: dict[str, Any]) -> float:
 
 def busiest(cores: dict[str, float]) -> str:
     top = sorted(cores.items(), key=lambda item: -item[1])[:3]
-    return ", ".join(f"{name} {value:.2f}" for name, value in top)
+    named = ", ".join(f"{name} {value:.2f}" for name, value in top)
+    return f"{sum(cores.values()):.2f} of {os.cpu_count()} cores busy with ours ({named})"
 
 
 def rows(raw: dict[str, Any]) -> list[Row]:
@@ -291,6 +292,7 @@ def rows(raw: dict[str, Any]) -> list[Row]:
         name: median(f["servers_cpu_us"][name] for f in floors) for name in floors[0]["servers_cpu_us"]
     }
     single_rate = median(r["throughput"] for r in single)
+    cores = os.cpu_count() or 1
     trivial_rate = median(r["throughput"] for r in trivial)
     ingest_cpu = median(cpu_sum(r, INGEST) for r in single)
     trivial_cpu = median(r["cpu_us"][TRIVIAL] for r in trivial)
@@ -351,7 +353,19 @@ def rows(raw: dict[str, Any]) -> list[Row]:
             hold["value"],
             "votes/s",
             12_000,
-            detail=f"{t4_detail}; cores: {busiest(hold['cores'])}",
+            detail=f"{t4_detail}; {busiest(hold['cores'])}",
+        ),
+        Row(
+            "T4 bound: all cores ÷ CPU per vote of every process (batched)",
+            cores * 1e6 / sum(batch_cpu.values()),
+            "votes/s",
+            detail=f"{sum(batch_cpu.values()):.0f} µs per vote in all",
+        ),
+        Row(
+            "T4 bound at the floors: all cores ÷ (floors + their servers' CPU)",
+            cores * 1e6 / (sum(floor.values()) + sum(servers.values())),
+            "votes/s",
+            detail=f"{sum(floor.values()) + sum(servers.values()):.0f} µs per vote",
         ),
         Row(
             "T5 freshness p99 (202 → counted) at 50% of T4",
@@ -425,14 +439,12 @@ def git(*args: str) -> str:
 
 
 def tool_versions() -> dict[str, str]:
-    """The first line each load generator prints of its version (wrk prints it with its usage)."""
-    versions = {}
-    for name, flag in (("wrk", "--version"), ("vegeta", "-version")):
-        banner = subprocess.run(  # noqa: S603 - the bench's own tools
-            [tool(name), flag], capture_output=True, text=True, check=False
-        )
-        versions[name] = (banner.stdout or banner.stderr).strip().splitlines()[0]
-    return versions
+    """wrk's own banner; vegeta, built without version stamps, by the pinned directory it lives in."""
+    banner = subprocess.run(  # noqa: S603 - the bench's own tool
+        [tool("wrk"), "--version"], capture_output=True, text=True, check=False
+    )
+    wrk_version = (banner.stdout or banner.stderr).split()[1]
+    return {"wrk": wrk_version, "vegeta": Path(tool("vegeta")).resolve().parent.name.removeprefix("vegeta-")}
 
 
 def manifest(settings: Settings, plan: Plan, started: float, tools: dict[str, str]) -> dict[str, Any]:
