@@ -278,8 +278,9 @@ def consumer_floor(floors: dict[str, Any]) -> float:
 
 
 def busiest(cores: dict[str, float]) -> str:
-    top = sorted(cores.items(), key=lambda item: -item[1])[:3]
-    named = ", ".join(f"{name} {value:.2f}" for name, value in top)
+    """The cores each of our processes kept busy, the busiest first."""
+    ranked = sorted(((value, name) for name, value in cores.items() if value >= 0.005), reverse=True)
+    named = ", ".join(f"{name} {value:.2f}" for value, name in ranked)
     return f"{sum(cores.values()):.2f} of {os.cpu_count()} cores busy with ours ({named})"
 
 
