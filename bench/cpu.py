@@ -11,12 +11,13 @@ STACK_PROCESSES = {"kafka": "kafka (JVM)", "redis": "redis-server", "ferretdb": 
 
 
 def stack_pids(state: Path) -> dict[str, int]:
-    """The local stack's processes, from the pidfiles stack/stack.sh keeps under `state`/run."""
+    """The local stack's processes, from the pidfiles stack/stack.sh keeps under `state`/run
+    (`PID START_TIME`; the start time is stack/lib.sh's guard against a reused PID)."""
     pids = {}
     for pidfile, name in STACK_PROCESSES.items():
         path = state / "run" / f"{pidfile}.pid"
         if path.exists():
-            pids[name] = int(path.read_text())
+            pids[name] = int(path.read_text().split()[0])
     return pids
 
 

@@ -1,8 +1,5 @@
-"""What the bench needs of the pipeline: its processes, its settings and probes of its state.
-
-The process harness still comes from `tests/services.py`; this module is the only one of `bench/`
-that imports it (issue 13 moves it into votemon), so the switch is the import below.
-"""
+"""What the bench needs of the pipeline: its processes (votemon.dev's harness), the bench's settings
+and asynchronous probes of the pipeline's state while a load runs."""
 
 from __future__ import annotations
 
@@ -18,13 +15,12 @@ from redis.asyncio import Redis
 from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_delay, wait_fixed
 
 from bench.stats import parse_histogram
-from tests.services import ROOT, Service, environment, free_port, test_settings
+from votemon.dev.processes import ROOT, Service, environment, free_port, isolated_settings, start_services
 from votemon.settings import Settings
 
 __all__ = ["ROOT", "WORK", "Probe", "Service", "bench_settings", "environment", "free_port", "pipeline"]
 
 WORK = ROOT / ".local" / "bench"
-SERVICES = ("grpc-server", "consumer", "front", "results")
 
 
 def redis_database(number: int) -> str:
@@ -40,7 +36,7 @@ FLOORS_REDIS_URL = redis_database(12)
 
 def bench_settings() -> Settings:
     run = uuid.uuid4().hex[:8]
-    return test_settings(
+    return isolated_settings(
         votes_topic=f"votes-submitted-bench-{run}",
         dead_letter_topic=f"votes-dead-letter-bench-{run}",
         consumer_group=f"vote-counter-bench-{run}",
@@ -54,18 +50,12 @@ def bench_settings() -> Settings:
 @contextlib.contextmanager
 def pipeline(settings: Settings) -> Iterator[dict[str, Service]]:
     """Every service of the pipeline as a process, ready; stopped on the way out."""
-    services = {name: Service(name, settings) for name in SERVICES}
+    services = start_services(settings, WORK / "log")
     try:
-        for service in services.values():
-            service.start()
-        for service in services.values():
-            service.wait_ready()
         yield services
     finally:
-        for service in services.values():
-            if service.process is not None:
-                with contextlib.suppress(Exception):
-                    service.stop()
+        for service in reversed(services.values()):
+            service.stop()
 
 
 class Probe:
