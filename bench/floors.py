@@ -25,10 +25,11 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import uvloop
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from votemon.kafka import make_producer
 from votemon.settings import Settings
+from votemon.store import PartitionBatch
 from votemon.store.tally import Tally, redis_client
 from votemon.store.vote_log import VoteLog, mongo_client
 from votemon.votes import AcceptedVote, VoteIn, utc_now
@@ -104,15 +105,19 @@ async def store_floors(
     redis, mongo = redis_client(settings), mongo_client(settings)
     tally, vote_log = Tally(redis, settings), VoteLog(mongo, settings)
     numbered = list(enumerate(votes))
-    calls = [numbered[i : i + BATCH] for i in range(0, len(numbered), BATCH)]
+    tp = TopicPartition("votes-floors", 0)
+    calls = [
+        PartitionBatch(tp, i, min(i + BATCH, len(numbered)), numbered[i : i + BATCH])
+        for i in range(0, len(numbered), BATCH)
+    ]
     try:
         await vote_log.ensure_indexes()
         with measured(figures, "count", len(votes)):
             for call in calls:
-                await tally.count("votes-floors", 0, (call[0][0], call[-1][0] + 1), call)
+                await tally.count(call)
         with measured(figures, "insert_many", len(votes)):
             for call in calls:
-                await vote_log.insert(0, call, utc_now())
+                await vote_log.insert(call, utc_now())
     finally:
         await mongo.drop_database(settings.mongo_database)
         await redis.flushdb()
