@@ -2,7 +2,7 @@
 
 Alone, it starts the pipeline over the local stack (`make stack`) with the bench's settings, finds
 the batched ceiling (wrk, closed loop, 100 votes a request), then offers twice that rate open loop
-(vegeta) and prints: votes shed (503 + Retry-After), the front's RSS growth, p99 of the accepted
+(vegeta) and prints: requests shed (503 + Retry-After), the front's RSS growth, p99 of the accepted
 requests, /readyz failures, and whether the votes counted in Redis equal the votes answered 202
 once the consumer caught up. `python -m bench` runs the same overload at twice its T4 rate.
 """
@@ -43,8 +43,8 @@ async def watch(front: psutil.Process, base: str, load: asyncio.Task[dict[str, A
     return {"rss_peak": peak, "readyz_checks": checks, "readyz_failures": failures}
 
 
-async def shed_votes(probe: Probe, front: Service) -> float:
-    return metric(await probe.metrics(front.settings.front_bind), "votes_shed_total")
+async def shed_requests(probe: Probe, front: Service) -> float:
+    return metric(await probe.metrics(front.settings.front_bind), "votes_shed_requests_total")
 
 
 async def overload(
@@ -60,7 +60,7 @@ async def overload(
     base = front.base_url
     rss_before = process.memory_info().rss
     counted_before = await probe.redis_total()
-    shed_before = await shed_votes(probe, front)
+    shed_before = await shed_requests(probe, front)
     load = asyncio.create_task(
         vegeta(
             f"{base}/grpc",
@@ -74,7 +74,7 @@ async def overload(
     seen = await watch(process, base, load)
     result = await load
     drained = await probe.wait_drained()
-    shed = await shed_votes(probe, front) - shed_before
+    shed = await shed_requests(probe, front) - shed_before
     counted = await probe.redis_total() - counted_before
     answered = result["ok"] * BATCH_SIZE
     return {
@@ -83,7 +83,7 @@ async def overload(
         "sent_votes_per_s": result["sent_rate"] * BATCH_SIZE,
         "accepted_votes_per_s": result["throughput"] * BATCH_SIZE,
         "statuses": result["statuses"],
-        "shed_votes": shed,
+        "shed_requests": shed,
         "accepted_p50_ms": result["latency"]["p50"] * 1e3,
         "accepted_p99_ms": result["latency"]["p99"] * 1e3,
         "rss_before_mib": rss_before / MIB,

@@ -386,9 +386,9 @@ def rows(raw: dict[str, Any]) -> list[Row]:
             f"{raw['trivial_open']['latency']['p99'] * 1e3:.1f} ms",
         ),
         Row(
-            "overload: votes shed (503 + Retry-After)",
-            over["shed_votes"],
-            "votes",
+            "overload: requests shed (503 + Retry-After)",
+            over["shed_requests"],
+            "requests",
             1,
             detail=f"offered {offered:,.0f}/s, accepted {accepted:,.0f}/s",
         ),
