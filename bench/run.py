@@ -68,11 +68,16 @@ TRIVIAL = "trivial Quart app"
 
 @dataclass(frozen=True)
 class Plan:
+    """How long and how hard each measure loads the pipeline."""
+
+    # paired runs (trivial, single, batched, floors): how many, and seconds of each wrk run
     pairs: int = 3
     seconds: float = 8.0
+    # wrk's connections for single votes (trivial app and ours) and for 100-vote batches
     connections: int = 32
     batch_connections: int = 8
-    floor_records: int = 50_000
+    floor_records: int = 50_000  # records each floor runs through
+    # vegeta: T4 and the overload last hold_seconds, T5 and T6 open_seconds
     hold_seconds: float = 60.0
     open_seconds: float = 10.0
     open_connections: int = 64
