@@ -1,10 +1,10 @@
 """`python -m bench.overload`: the front at twice its sustained maximum sheds instead of queueing.
 
-Starts the pipeline over the local stack (`make stack`) with the bench's settings, finds the batched
-ceiling (closed loop, 100 votes a request), then offers twice that rate open loop and prints: votes
-shed (503 + Retry-After), the front's RSS growth, p99 of the accepted requests, /readyz failures,
-and whether the tallies in Redis equal the votes answered 202 once the consumer caught up.
-The load generator is Python on the same cores (bench/loadgen.py): the rate it reaches is printed.
+Alone, it starts the pipeline over the local stack (`make stack`) with the bench's settings, finds
+the batched ceiling (wrk, closed loop, 100 votes a request), then offers twice that rate open loop
+(vegeta) and prints: requests shed (503 + Retry-After), the front's RSS growth, p99 of the accepted
+requests, /readyz failures, and whether the votes counted in Redis equal the votes answered 202
+once the consumer caught up. `python -m bench` runs the same overload at twice its T4 rate.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 from typing import Any
 
@@ -20,16 +19,13 @@ import httpx
 import psutil
 import uvloop
 
-from bench.run import WORK, Plan, Probe, bench_settings, loadgen, pipeline, run_json, write_bodies
+from bench.harness import WORK, Probe, Service, bench_settings, pipeline
+from bench.load import BATCH_SIZE, Bodies, vegeta, wrk
+from bench.stats import metric
 from votemon.kafka import create_topics
 from votemon.settings import Settings
 
 MIB = 1024 * 1024
-
-
-def metric(text: str, name: str) -> float:
-    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
 
 
 async def watch(front: psutil.Process, base: str, load: asyncio.Task[dict[str, Any]]) -> dict[str, float]:
@@ -47,57 +43,76 @@ async def watch(front: psutil.Process, base: str, load: asyncio.Task[dict[str, A
     return {"rss_peak": peak, "readyz_checks": checks, "readyz_failures": failures}
 
 
-async def amain(seconds: float, connections: int, settings: Settings) -> dict[str, object]:
+async def shed_requests(probe: Probe, front: Service) -> float:
+    return metric(await probe.metrics(front.settings.front_bind), "votes_shed_requests_total")
+
+
+async def overload(
+    probe: Probe, front: Service, bodies: Bodies, votes_per_second: float, seconds: float, connections: int
+) -> dict[str, Any]:
+    """Offer `votes_per_second` in batches for `seconds`, open loop; the figures of issue 14's item 3.
+
+    The tallies compare the votes vegeta saw answered 202 (it waits for every answer) with the votes
+    counted in Redis from before the load until the consumer caught up: the pipeline must be idle
+    and drained when this starts."""
+    assert front.process is not None
+    process = psutil.Process(front.process.pid)
+    base = front.base_url
+    rss_before = process.memory_info().rss
+    counted_before = await probe.redis_total()
+    shed_before = await shed_requests(probe, front)
+    load = asyncio.create_task(
+        vegeta(
+            f"{base}/grpc",
+            bodies.batch,
+            votes_per_second / BATCH_SIZE,
+            seconds,
+            connections,
+            WORK / "overload",
+        )
+    )
+    seen = await watch(process, base, load)
+    result = await load
+    drained = await probe.wait_drained()
+    shed = await shed_requests(probe, front) - shed_before
+    counted = await probe.redis_total() - counted_before
+    answered = result["ok"] * BATCH_SIZE
+    return {
+        "limit_votes": front.settings.front_max_inflight_votes,
+        "offered_votes_per_s": result["rate"] * BATCH_SIZE,
+        "sent_votes_per_s": result["sent_rate"] * BATCH_SIZE,
+        "accepted_votes_per_s": result["throughput"] * BATCH_SIZE,
+        "statuses": result["statuses"],
+        "shed_requests": shed,
+        "accepted_p50_ms": result["latency"]["p50"] * 1e3,
+        "accepted_p99_ms": result["latency"]["p99"] * 1e3,
+        "rss_before_mib": rss_before / MIB,
+        "rss_growth_mib": (seen["rss_peak"] - rss_before) / MIB,
+        "readyz_checks": seen["readyz_checks"],
+        "readyz_failures": seen["readyz_failures"],
+        "votes_answered_202": answered,
+        "votes_counted": counted,
+        "tallies_exact": counted == answered,
+        "drain_seconds": drained,
+    }
+
+
+async def alone(seconds: float, connections: int, settings: Settings) -> dict[str, Any]:
     await create_topics(settings)
     probe = Probe(settings)
     await probe.start()
     await probe.redis.flushdb()
-    _, batch = write_bodies(WORK / "bodies")
+    bodies = Bodies.write(WORK / "bodies")
     try:
         with pipeline(settings) as services:
-            base = f"http://{settings.front_bind}"
-            process = services["front"].process
-            assert process is not None
-            front = psutil.Process(process.pid)
-            plan = Plan(warmup=1, duration=5)
-            ceiling = await run_json(*loadgen("closed", f"{base}/grpc", batch, plan, concurrency=8))
-            await probe.wait_drained(settings.votes_topic)
-            rss_before = front.memory_info().rss
-            rate = 2 * float(ceiling["throughput"])
-            over = Plan(warmup=1, duration=seconds)
-            argv = loadgen(
-                "open", f"{base}/grpc", batch, over, rate=round(rate, 1), max_connections=connections
-            )
-            load = asyncio.create_task(run_json(*argv, limit=seconds + 60))
-            seen = await watch(front, base, load)
-            result = await load
-            drained = await probe.wait_drained(settings.votes_topic)
-            async with httpx.AsyncClient(timeout=5) as client:
-                text = (await client.get(f"{base}/metrics")).text
-            accepted, shed = metric(text, "votes_accepted_total"), metric(text, "votes_shed_requests_total")
-            counted = await probe.redis_total()
+            front = services["front"]
+            ceiling = await wrk(f"{front.base_url}/grpc", bodies.batch, 8, 8)
+            await probe.wait_drained()
+            rate = 2 * float(ceiling["throughput"]) * BATCH_SIZE
+            figures = await overload(probe, front, bodies, rate, seconds, connections)
     finally:
         await probe.close()
-    window = float(result["window_seconds"])
-    latency: dict[str, float] = result["latency"]
-    return {
-        "limit_votes": settings.front_max_inflight_votes,
-        "ceiling_votes_per_s": float(ceiling["throughput"]) * 100,
-        "offered_votes_per_s": rate * 100,
-        "sent_votes_per_s": sum(result["statuses"].values()) * 100 / window,
-        "statuses": result["statuses"],
-        "accepted_votes_per_s": float(result["throughput"]) * 100,
-        "shed_requests": shed,
-        "accepted_p50_ms": latency.get("p50", 0.0) * 1e3,
-        "accepted_p99_ms": latency.get("p99", 0.0) * 1e3,
-        "rss_before_mib": rss_before / MIB,
-        "rss_growth_mib": (seen["rss_peak"] - rss_before) / MIB,
-        "readyz_failures": f"{seen['readyz_failures']:.0f} of {seen['readyz_checks']:.0f}",
-        "votes_answered_202": accepted,
-        "votes_counted": counted,
-        "tallies_exact": counted == accepted,
-        "drain_seconds": drained,
-    }
+    return {"ceiling_votes_per_s": float(ceiling["throughput"]) * BATCH_SIZE} | figures
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -111,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = bench_settings()
     if args.limit is not None:
         settings = settings.model_copy(update={"front_max_inflight_votes": args.limit})
-    figures = uvloop.run(amain(args.seconds, args.connections, settings))
+    figures = uvloop.run(alone(args.seconds, args.connections, settings))
     json.dump(figures, sys.stdout, indent=1)
     print()
 

@@ -12,7 +12,7 @@ import argparse
 import json
 import time
 
-from bench.run import bench_settings
+from bench.harness import bench_settings
 from bench.stats import median
 from votemon.dev.browser import OUTPUT, cast_known_votes, chromium, viewer
 from votemon.dev.pipeline import running_pipeline

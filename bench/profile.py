@@ -1,7 +1,9 @@
 """Summarise py-spy raw profiles (collapsed stacks): where each service's samples go.
 
-    PYSPY=/path/to/py-spy python -m bench --profile 10   # writes docs/bench/profile/<load>-<service>.txt
+    py-spy record --format raw --rate 200 --duration 10 --pid PID --output docs/bench/profile/NAME.txt
     python -m bench.profile docs/bench/profile/*.txt      # prints the summary
+
+(py-spy is no dependency: `pip install --target DIR py-spy`; run it on a service while `make bench` loads it.)
 
 Each line of a raw profile is `frame;frame;...;leaf count`, a frame being `function (file:line)`.
 """

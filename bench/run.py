@@ -1,8 +1,11 @@
-"""`python -m bench`: start the pipeline as real processes beside the baselines, load them, print the table.
+"""`python -m bench`: the pipeline as real processes beside a trivial Quart app and the bare libraries,
+loaded by wrk (closed loop) and vegeta (open loop); prints targets T1-T6 and the overload figures.
 
 Everything runs on loopback against the local stack (`make stack`), with topics, a consumer group,
-Redis database 14 and a MongoDB database of the run's own: the tests (DB 15) and the demo (DB 0)
-are never touched. Every load is bounded in time; the run writes docs/bench/latest.{json,md}.
+Redis databases (14, and 12 for the floors) and MongoDB databases of the run's own: the tests (15)
+and the demo (0) are never touched. CPU seconds per process come from /proc, so each measure is a
+cost per request, vote or record, beside the libraries' floors measured in the same pair of runs.
+Writes docs/bench/latest.{json,md}.
 """
 
 from __future__ import annotations
@@ -10,17 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
-import math
 import os
 import platform
-import shlex
-import shutil
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -30,91 +28,64 @@ import httpx
 import orjson
 import psutil
 import uvloop
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from bench.cpu import STACK_PROCESSES, CpuMeter, stack_pids
+from bench.harness import (
+    FLOORS_REDIS_URL,
+    ROOT,
+    WORK,
+    Probe,
+    Service,
+    bench_settings,
+    environment,
+    free_port,
+    pipeline,
+)
+from bench.load import BATCH_SIZE, Bodies, tool, vegeta, wrk
+from bench.overload import overload
 from bench.stats import (
     Row,
     bucket_delta,
+    cpu_per_unit,
     histogram_quantile,
     markdown_table,
     median,
-    parse_histogram,
     ratio,
     text_table,
 )
-from votemon.dev.processes import ROOT, Service, environment, free_port, isolated_settings
 from votemon.kafka import create_topics
 from votemon.settings import Settings
 
 PY = sys.executable
-# The stack's Redis (REDIS_URL, as the settings read it), database 14: the bench's own.
-BENCH_REDIS_URL = str(httpx.URL(Settings().redis_url).copy_with(path="/14"))
-WORK = ROOT / ".local" / "bench"
-BATCH_SIZE = 100
+# the services whose CPU is the vote's path, and what else the meter reads
+INGEST = ("front", "grpc-server")
+COUNTING = ("front", "grpc-server", "consumer")
+TRIVIAL = "trivial Quart app"
 
 
 @dataclass(frozen=True)
 class Plan:
-    repeats: int = 3
-    warmup: float = 2.0
-    duration: float = 6.0
-    concurrency: int = 32
-    batch_concurrency: int = 4
-    max_connections: int = 64
-    backlog: int = 30_000
-    profile_seconds: float = 0.0
+    """How long and how hard each measure loads the pipeline."""
 
-
-# ---------------------------------------------------------------- request bodies
-
-
-def vote(i: int) -> dict[str, Any]:
-    return {"name": f"Band {i % 64}", "album": f"Album {i % 7}", "year": 1990 + i % 30, "rank": 9.5}
-
-
-def write_bodies(directory: Path) -> tuple[Path, Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    single, batch = directory / "single.jsonl", directory / "batch.jsonl"
-    single.write_bytes(b"\n".join(orjson.dumps(vote(i)) for i in range(64)) + b"\n")
-    batch.write_bytes(
-        b"\n".join(orjson.dumps([vote(b * BATCH_SIZE + i) for i in range(BATCH_SIZE)]) for b in range(8))
-        + b"\n"
-    )
-    return single, batch
-
-
-# ---------------------------------------------------------------- processes
-
-
-async def run_json(*argv: str, env: dict[str, str] | None = None, limit: float = 180) -> dict[str, Any]:
-    """Run a bench helper process and return the JSON object it prints."""
-    process = await asyncio.create_subprocess_exec(
-        *argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), limit)
-    except TimeoutError:
-        process.kill()
-        raise
-    if process.returncode != 0:
-        raise RuntimeError(f"{shlex.join(argv)} exited {process.returncode}: {err.decode()[-2000:]}")
-    result: dict[str, Any] = json.loads(out)
-    return result
-
-
-def loadgen(mode: str, url: str, body: Path, plan: Plan, **options: float) -> list[str]:
-    argv = [PY, "-m", "bench.loadgen", mode, "--url", url, "--body", str(body)]
-    argv += ["--warmup", str(options.pop("warmup", plan.warmup))]
-    argv += ["--duration", str(options.pop("duration", plan.duration))]
-    for name, value in options.items():
-        argv += [f"--{name.replace('_', '-')}", str(value)]
-    return argv
+    # paired runs (trivial, single, batched, floors): how many, and seconds of each wrk run
+    pairs: int = 3
+    seconds: float = 8.0
+    # wrk's connections for single votes (trivial app and ours) and for 100-vote batches
+    connections: int = 32
+    batch_connections: int = 8
+    floor_records: int = 50_000  # records each floor runs through
+    # vegeta: T4 and the overload last hold_seconds, T5 and T6 open_seconds
+    hold_seconds: float = 60.0
+    open_seconds: float = 10.0
+    open_connections: int = 64
+    overload_connections: int = 256
 
 
 class CeilingApp:
-    """The trivial Quart app, in its own process."""
+    """The trivial Quart app (bench/ceiling_app.py), in its own process."""
 
     def __init__(self) -> None:
         self.bind = f"127.0.0.1:{free_port()}"
@@ -126,206 +97,162 @@ class CeilingApp:
             stdout=(log / "bench-ceiling.log").open("ab"),
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://{self.bind}/readyz", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise TimeoutError("the ceiling app did not start")
+        for attempt in Retrying(
+            retry=retry_if_exception_type((httpx.HTTPError, AssertionError)),
+            stop=stop_after_delay(30),
+            wait=wait_fixed(0.2),
+            reraise=True,
+        ):
+            with attempt:
+                assert httpx.get(f"http://{self.bind}/readyz", timeout=1).status_code == 200
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
 
 
-# ---------------------------------------------------------------- probes of the pipeline
+@dataclass
+class Bench:
+    plan: Plan
+    settings: Settings
+    probe: Probe
+    meter: CpuMeter
+    bodies: Bodies
+    ours: str
+    trivial: str
 
-
-class Probe:
-    """Reads the topic ends from Kafka and the counted offsets and totals from Redis and MongoDB."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.redis = Redis.from_url(BENCH_REDIS_URL, decode_responses=True)
-        self.mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_uri)
-        self.kafka = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-
-    async def start(self) -> None:
-        await self.kafka.start()
-
-    async def close(self) -> None:
-        await self.kafka.stop()
-        await self.redis.aclose()
-        await self.mongo.close()
-
-    async def end_offsets(self, topic: str) -> dict[int, int]:
-        await self.kafka._client.force_metadata_update()
-        partitions = [TopicPartition(topic, p) for p in sorted(self.kafka.partitions_for_topic(topic) or [])]
-        ends = await self.kafka.end_offsets(partitions)
-        return {tp.partition: offset for tp, offset in ends.items()}
-
-    async def counted_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
-        values = await self.redis.hmget("votes:offsets", [f"{topic}:{p}" for p in partitions])
-        return {p: int(v or 0) for p, v in zip(partitions, values, strict=True)}
-
-    async def lag(self, topic: str) -> int:
-        ends = await self.end_offsets(topic)
-        counted = await self.counted_offsets(topic, sorted(ends))
-        return sum(ends.values()) - sum(counted.values())
-
-    async def redis_total(self) -> int:
-        return int(await self.redis.get("votes:total") or 0)
-
-    async def mongo_total(self) -> int:
-        return await self.mongo[self.settings.mongo_database]["logs"].count_documents({})
-
-    async def freshness(self) -> dict[float, float]:
-        async with httpx.AsyncClient() as client:
-            reply = await client.get(f"http://{self.settings.consumer_metrics_bind}/metrics", timeout=5)
-        return parse_histogram(reply.text, "votes_freshness_seconds")
-
-    async def wait_drained(self, topic: str, limit: float = 90) -> float:
-        """Wait until the consumer counted everything produced; returns the seconds it took."""
-        started = time.monotonic()
-        while time.monotonic() - started < limit:
-            if await self.lag(topic) <= 0:
-                return time.monotonic() - started
-            await asyncio.sleep(0.1)
-        return math.nan
-
-
-@contextlib.contextmanager
-def pipeline(settings: Settings) -> Iterator[dict[str, Service]]:
-    services = {name: Service(name, settings) for name in ("grpc-server", "consumer", "front")}
-    try:
-        for service in services.values():
-            service.start()
-        for service in services.values():
-            service.wait_ready()
-        yield services
-    finally:
-        for service in services.values():
-            if service.process is not None:
-                with contextlib.suppress(Exception):
-                    service.stop()
-
-
-# ---------------------------------------------------------------- the measures
-
-
-async def windowed(probe: Probe, plan: Plan, argv: list[str], sample: bool = True) -> dict[str, Any]:
-    """Run one load process and sample lag/totals/freshness at the start and end of its window."""
-    topic = probe.settings.votes_topic
-    task = asyncio.create_task(run_json(*argv))
-    await asyncio.sleep(plan.warmup)
-    before = await sample_state(probe, topic) if sample else {}
-    await asyncio.sleep(plan.duration)
-    after = await sample_state(probe, topic) if sample else {}
-    result = await task
-    if sample:
-        window = after["at"] - before["at"]
-        fresh = bucket_delta(after["freshness"], before["freshness"])
-        result["pipeline"] = {
-            "window_seconds": window,
-            "lag_start": before["lag"],
-            "lag_end": after["lag"],
-            "redis_rate": (after["redis"] - before["redis"]) / window,
-            "mongo_rate": (after["mongo"] - before["mongo"]) / window,
-            "freshness_p50": histogram_quantile(0.5, fresh),
-            "freshness_p99": histogram_quantile(0.99, fresh),
-            "freshness_count": max(fresh.values(), default=0.0),
+    async def closed(
+        self, url: str, bodies: list[Path], connections: int, per_request: int = 1
+    ) -> dict[str, Any]:
+        """One wrk run; CPU per vote of every process until the consumer counted all it accepted."""
+        before = self.meter.read()
+        result = await wrk(url, bodies, connections, self.plan.seconds)
+        drain = await self.probe.wait_drained() if url == self.ours else 0.0
+        votes = result["ok"] * per_request
+        result |= {
+            "votes": votes,
+            "drain_seconds": drain,
+            "sustained": votes / (result["seconds"] + drain),
+            "cpu_us": cpu_per_unit(before, self.meter.read(), votes),
+            "loadavg": os.getloadavg()[0],
         }
-    return result
+        return result
 
+    async def floors(self, pair: int) -> dict[str, Any]:
+        """bench/floors.py on a topic and databases of its own; the servers' CPU per record beside it."""
+        scratch = self.settings.model_copy(
+            update={
+                "votes_topic": f"{self.settings.votes_topic}-floors-{pair}",
+                "dead_letter_topic": f"{self.settings.dead_letter_topic}-floors-{pair}",
+                "redis_url": FLOORS_REDIS_URL,
+                "mongo_database": f"{self.settings.mongo_database}_floors",
+            }
+        )
+        await create_topics(scratch)
+        before = self.meter.read()
+        process = await asyncio.create_subprocess_exec(
+            PY, "-m", "bench.floors", "--records", str(self.plan.floor_records),
+            stdout=subprocess.PIPE, env=environment(scratch), cwd=ROOT,
+        )  # fmt: skip
+        out, _ = await process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"bench.floors exited {process.returncode}")
+        steps: dict[str, Any] = orjson.loads(out)
+        servers = cpu_per_unit(before, self.meter.read(), self.plan.floor_records)
+        floors = {step: figures["cpu_seconds"] / figures["records"] * 1e6 for step, figures in steps.items()}
+        return {"steps": steps, "cpu_us": floors, "servers_cpu_us": servers}
 
-async def sample_state(probe: Probe, topic: str) -> dict[str, Any]:
-    lag, redis, mongo, fresh = await asyncio.gather(
-        probe.lag(topic), probe.redis_total(), probe.mongo_total(), probe.freshness()
-    )
-    return {"at": time.monotonic(), "lag": lag, "redis": redis, "mongo": mongo, "freshness": fresh}
+    async def hold(self, votes_per_second: float) -> dict[str, Any]:
+        """T4: batches open loop for hold_seconds; lag sampled 5 s in and at the end, then the drain."""
+        seconds = self.plan.hold_seconds
+        before = self.meter.read()
+        load = asyncio.create_task(
+            vegeta(self.ours, self.bodies.batch, votes_per_second / BATCH_SIZE, seconds,
+                   self.plan.open_connections, WORK / "hold")
+        )  # fmt: skip
+        await asyncio.wait({load}, timeout=5)
+        lag_start = await self.probe.lag()
+        await asyncio.wait({load}, timeout=seconds - 5.5)
+        lag_end = await self.probe.lag()
+        result = await load
+        drain = await self.probe.wait_drained()
+        after = self.meter.read()
+        accepted = result["throughput"] * BATCH_SIZE
+        flat = lag_end - lag_start <= 0.05 * accepted * (seconds - 5.5)
+        kept_up = flat and drain <= 2.0
+        result |= {
+            "lag_start": lag_start,
+            "lag_end": lag_end,
+            "drain_seconds": drain,
+            "kept_up": kept_up,
+            "counted_rate": result["ok"] * BATCH_SIZE / (seconds + drain),
+            "cores": {name: (after[name] - before[name]) / (seconds + drain) for name in after},
+            "loadavg": os.getloadavg()[0],
+        }
+        result["value"] = accepted if kept_up else result["counted_rate"]
+        return result
 
-
-def sustained(result: dict[str, Any]) -> float:
-    """Accepted req/s if the consumer kept up (lag flat: grew < 5% of the window's votes), else
-    the rate at which the pipeline really counted."""
-    accepted = float(result["throughput"])
-    pipe = result["pipeline"]
-    growth = pipe["lag_end"] - pipe["lag_start"]
-    result["lag_flat"] = growth <= 0.05 * accepted * pipe["window_seconds"]
-    return accepted if result["lag_flat"] else min(accepted, pipe["redis_rate"])
+    async def open_loop(self, url: str, bodies: list[Path], rate: float, work: str) -> dict[str, Any]:
+        """An open-loop run at `rate` requests/s, with the consumer's freshness over its window."""
+        fresh_before = await self.probe.freshness()
+        result = await vegeta(
+            url, bodies, rate, self.plan.open_seconds, self.plan.open_connections, WORK / work
+        )
+        if url == self.ours:
+            await self.probe.wait_drained()
+        fresh = bucket_delta(await self.probe.freshness(), fresh_before)
+        return result | {"freshness_p99": histogram_quantile(0.99, fresh), "loadavg": os.getloadavg()[0]}
 
 
 async def measure(plan: Plan, settings: Settings, say: Any) -> dict[str, Any]:
-    bodies = WORK / "bodies"
-    single, batch = write_bodies(bodies)
+    bodies = Bodies.write(WORK / "bodies")
     ceiling = CeilingApp()
     probe = Probe(settings)
     await probe.start()
-    raw: dict[str, Any] = {"ceiling": [], "single": [], "open_ours": [], "open_ceiling": [], "batch": []}
-    raw["drain"] = []
+    raw: dict[str, Any] = {"trivial": [], "single": [], "batch": [], "floors": []}
     try:
         with pipeline(settings) as services:
-            ours_url = f"http://{settings.front_bind}/grpc"
-            ceiling_url = f"http://{ceiling.bind}/grpc"
+            pids = {name: service_pid(service) for name, service in services.items()}
+            pids |= {TRIVIAL: ceiling.process.pid} | stack_pids(ROOT / ".local")
+            bench = Bench(
+                plan, settings, probe, CpuMeter(pids), bodies,
+                f"http://{settings.front_bind}/grpc", f"http://{ceiling.bind}/grpc",
+            )  # fmt: skip
             say("warming up")
-            warm = Plan(warmup=1, duration=2, concurrency=plan.concurrency)
-            for url in (ceiling_url, ours_url):
-                await run_json(*loadgen("closed", url, single, warm, concurrency=plan.concurrency))
-            await probe.wait_drained(settings.votes_topic)
-            if plan.profile_seconds:
-                raw["profile"] = await profile(plan, services, ours_url, single, batch)
-                return raw
-            for i in range(plan.repeats):
-                run = await windowed(
-                    probe,
-                    plan,
-                    loadgen("closed", ceiling_url, single, plan, concurrency=plan.concurrency),
-                    False,
-                )
-                raw["ceiling"].append(run)
-                run = await windowed(
-                    probe, plan, loadgen("closed", ours_url, single, plan, concurrency=plan.concurrency)
-                )
-                run["sustained"] = sustained(run)
-                raw["single"].append(run)
+            for url in (bench.trivial, bench.ours):
+                await wrk(url, bodies.single, plan.connections, 2)
+            await probe.wait_drained()
+            for pair in range(1, plan.pairs + 1):
+                trivial = await bench.closed(bench.trivial, bodies.single, plan.connections)
+                single = await bench.closed(bench.ours, bodies.single, plan.connections)
+                batch = await bench.closed(bench.ours, bodies.batch, plan.batch_connections, BATCH_SIZE)
+                floors = await bench.floors(pair)
+                for name, run in (
+                    ("trivial", trivial),
+                    ("single", single),
+                    ("batch", batch),
+                    ("floors", floors),
+                ):
+                    raw[name].append(run)
                 say(
-                    f"pair {i + 1}: ceiling {run_rate(raw['ceiling'][-1])} req/s, "
-                    f"ours {run['sustained']:.0f} req/s"
+                    f"pair {pair}: trivial {trivial['throughput']:.0f} req/s, "
+                    f"single {single['throughput']:.0f} req/s, "
+                    f"batched {batch['sustained']:.0f} votes/s, load {batch['loadavg']:.1f}"
                 )
-                await probe.wait_drained(settings.votes_topic)
-            half = 0.5 * median(r["sustained"] for r in raw["single"])
-            for i in range(plan.repeats):
-                options = {"rate": round(half, 1), "max_connections": plan.max_connections}
-                run = await windowed(probe, plan, loadgen("open", ours_url, single, plan, **options))
-                raw["open_ours"].append(run)
-                ceil = await windowed(
-                    probe, plan, loadgen("open", ceiling_url, single, plan, **options), False
-                )
-                raw["open_ceiling"].append(ceil)
-                say(
-                    f"open loop {half:.0f}/s {i + 1}: ours p99 {run['latency']['p99'] * 1000:.1f} ms, "
-                    f"ceiling p99 {ceil['latency']['p99'] * 1000:.1f} ms, "
-                    f"freshness p99 {run['pipeline']['freshness_p99'] * 1000:.0f} ms"
-                )
-                await probe.wait_drained(settings.votes_topic)
-            for i in range(plan.repeats):
-                run = await windowed(
-                    probe, plan, loadgen("closed", ours_url, batch, plan, concurrency=plan.batch_concurrency)
-                )
-                run["drain_seconds"] = await probe.wait_drained(settings.votes_topic)
-                raw["batch"].append(run)
-                pipe = run["pipeline"]
-                say(
-                    f"batched {i + 1}: accepted {run['throughput'] * BATCH_SIZE:.0f} votes/s, "
-                    f"redis {pipe['redis_rate']:.0f}/s, mongo {pipe['mongo_rate']:.0f}/s"
-                )
-        for i in range(plan.repeats):
-            run = await drain_pair(plan, settings, probe)
-            raw["drain"].append(run)
-            say(
-                f"kafka {i + 1}: producer {run['produce']['rate']:.0f}/s, bare getmany "
-                f"{run['getmany']['rate']:.0f}/s, consumer drain {run['consumer']['rate']:.0f}/s"
+            sustained = median(r["sustained"] for r in raw["batch"])
+            say(f"holding {sustained:.0f} votes/s for {plan.hold_seconds:g} s (T4)")
+            raw["hold"] = await bench.hold(sustained)
+            t4 = raw["hold"]["value"]
+            say(f"T4 {t4:.0f} votes/s, kept up: {raw['hold']['kept_up']}")
+            say(f"freshness at {t4 / 2:.0f} votes/s (T5)")
+            raw["fresh"] = await bench.open_loop(bench.ours, bodies.batch, t4 / 2 / BATCH_SIZE, "fresh")
+            half = median(r["throughput"] for r in raw["single"]) / 2
+            say(f"single votes open loop at {half:.0f} req/s, ours and trivial (T6)")
+            raw["single_open"] = await bench.open_loop(bench.ours, bodies.single, half, "single-open")
+            raw["trivial_open"] = await bench.open_loop(bench.trivial, bodies.single, half, "trivial-open")
+            say(f"overload: {2 * t4:.0f} votes/s for {plan.hold_seconds:g} s")
+            raw["overload"] = await overload(
+                probe, services["front"], bodies, 2 * t4, plan.hold_seconds, plan.overload_connections
             )
     finally:
         ceiling.stop()
@@ -333,156 +260,178 @@ async def measure(plan: Plan, settings: Settings, say: Any) -> dict[str, Any]:
     return raw
 
 
-def run_rate(run: dict[str, Any]) -> str:
-    return f"{run['throughput']:.0f}"
-
-
-async def drain_pair(plan: Plan, settings: Settings, probe: Probe) -> dict[str, Any]:
-    """Pre-produce a backlog (the bare producer ceiling), then drain it bare and with the consumer."""
-    tag = uuid.uuid4().hex[:6]
-    drain = settings.model_copy(
-        update={
-            "votes_topic": f"{settings.votes_topic}-drain-{tag}",
-            "dead_letter_topic": f"{settings.dead_letter_topic}-drain-{tag}",
-            "consumer_group": f"{settings.consumer_group}-drain-{tag}",
-            "consumer_metrics_bind": f"127.0.0.1:{free_port()}",
-        }
-    )
-    await create_topics(drain)
-    env = environment(drain)
-    topic, count = drain.votes_topic, plan.backlog
-    produced = await run_json(
-        PY, "-m", "bench.kafka_bench", "produce", "--topic", topic, "--count", str(count), env=env
-    )
-    bare = await run_json(
-        PY, "-m", "bench.kafka_bench", "getmany", "--topic", topic, "--count", str(count),
-        "--group", f"{drain.consumer_group}-bare", env=env,
-    )  # fmt: skip
-    consumer = Service("consumer", drain).start()
-    try:
-        counted = await consumer_drain(probe, topic, count)
-    finally:
-        consumer.stop()
-    return {"produce": produced, "getmany": bare, "consumer": counted}
-
-
-async def consumer_drain(probe: Probe, topic: str, count: int, limit: float = 120) -> dict[str, float]:
-    """Poll the counted offsets in Redis; the rate is timed from the first progress seen."""
-    partitions = sorted(await probe.end_offsets(topic))
-    first = 0
-    first_at = last_at = 0.0
-    deadline = time.monotonic() + limit
-    done = 0
-    while time.monotonic() < deadline:
-        done = sum((await probe.counted_offsets(topic, partitions)).values())
-        now = time.perf_counter()
-        if done and not first:
-            first, first_at = done, now
-        if done >= count:
-            last_at = now
-            break
-        await asyncio.sleep(0.02)
-    seconds = last_at - first_at
-    rate = (done - first) / seconds if seconds > 0 and done >= count else math.nan
-    return {"records": done, "seconds": seconds, "rate": rate}
-
-
-# ---------------------------------------------------------------- profiling
-
-
-# py-spy is no dependency: `pip install --target DIR py-spy`, then PYSPY=DIR/bin/py-spy
-PYSPY = os.environ.get("PYSPY") or shutil.which("py-spy") or "py-spy"
-
-
-async def profile(
-    plan: Plan, services: dict[str, Service], url: str, single: Path, batch: Path
-) -> dict[str, Any]:
-    """py-spy record (raw collapsed stacks) every service while one load runs; see bench.profile."""
-    out = ROOT / "docs" / "bench" / "profile"
-    out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {}
-    for kind, body, concurrency in (
-        ("single", single, plan.concurrency),
-        ("batch", batch, plan.batch_concurrency),
-    ):
-        seconds = plan.profile_seconds
-        load = asyncio.create_task(
-            run_json(
-                *loadgen("closed", url, body, plan, warmup=1, duration=seconds + 2, concurrency=concurrency)
-            )
-        )
-        await asyncio.sleep(1)
-        spies = []
-        for name, service in services.items():
-            assert service.process is not None
-            path = out / f"{kind}-{name}.txt"
-            argv = [PYSPY, "record", "--format", "raw", "--rate", "200", "--duration", str(int(seconds))]
-            argv += ["--pid", str(service.process.pid), "--output", str(path), "--nonblocking"]
-            spies.append(
-                await asyncio.create_subprocess_exec(
-                    *argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-                )
-            )
-        for spy in spies:
-            await spy.wait()
-        results[kind] = await load
-    return results
+def service_pid(service: Service) -> int:
+    assert service.process is not None
+    return service.process.pid
 
 
 # ---------------------------------------------------------------- the table and the manifest
 
 
+def paired(raw: dict[str, Any], measure: Callable[..., float]) -> float:
+    """Median over the pairs of measure(trivial, single, batch, floors)."""
+    runs = zip(raw["trivial"], raw["single"], raw["batch"], raw["floors"], strict=True)
+    return median(measure(*run) for run in runs)
+
+
+def cpu_sum(run: dict[str, Any], names: tuple[str, ...]) -> float:
+    return float(sum(run["cpu_us"][name] for name in names))
+
+
+def consumer_floor(floors: dict[str, Any]) -> float:
+    return float(sum(floors["cpu_us"][step] for step in ("getmany", "count", "insert_many")))
+
+
+def busiest(cores: dict[str, float]) -> str:
+    """The cores each of our processes kept busy, the busiest first."""
+    ranked = sorted(((value, name) for name, value in cores.items() if value >= 0.005), reverse=True)
+    named = ", ".join(f"{name} {value:.2f}" for value, name in ranked)
+    return f"{sum(cores.values()):.2f} of {os.cpu_count()} cores busy with ours ({named})"
+
+
 def rows(raw: dict[str, Any]) -> list[Row]:
-    ceiling = median(r["throughput"] for r in raw["ceiling"])
-    ours = median(r["sustained"] for r in raw["single"])
-    p50 = median(r["latency"]["p50"] for r in raw["open_ours"]) * 1000
-    p99 = median(r["latency"]["p99"] for r in raw["open_ours"]) * 1000
-    ceiling_p99 = median(r["latency"]["p99"] for r in raw["open_ceiling"]) * 1000
-    rate = raw["open_ours"][0]["rate"] if raw["open_ours"] else math.nan
-    redis_rate = median(r["pipeline"]["redis_rate"] for r in raw["batch"])
-    mongo_rate = median(r["pipeline"]["mongo_rate"] for r in raw["batch"])
-    accepted = median(r["throughput"] * BATCH_SIZE for r in raw["batch"])
-    fresh = median(r["pipeline"]["freshness_p99"] for r in raw["open_ours"]) * 1000
-    produce = median(r["produce"]["rate"] for r in raw["drain"])
-    bare = median(r["getmany"]["rate"] for r in raw["drain"])
-    drain = median(r["consumer"]["rate"] for r in raw["drain"])
-    drain_ratio = median(ratio(r["consumer"]["rate"], r["getmany"]["rate"]) for r in raw["drain"])
-    pair_ratio = median(
-        ratio(o["sustained"], c["throughput"]) for o, c in zip(raw["single"], raw["ceiling"], strict=True)
-    )
-    flat = sum(bool(r.get("lag_flat")) for r in raw["single"])
-    return [
-        Row("(1) HTTP ceiling: trivial Quart POST", ceiling, "req/s"),
+    single, trivial, batch, floors = raw["single"], raw["trivial"], raw["batch"], raw["floors"]
+    hold, fresh, over = raw["hold"], raw["fresh"], raw["overload"]
+    batch_cpu = {name: median(r["cpu_us"][name] for r in batch) for name in batch[0]["cpu_us"]}
+    floor = {step: median(f["cpu_us"][step] for f in floors) for step in floors[0]["cpu_us"]}
+    servers = {
+        name: median(f["servers_cpu_us"][name] for f in floors) for name in floors[0]["servers_cpu_us"]
+    }
+    single_rate = median(r["throughput"] for r in single)
+    cores = os.cpu_count() or 1
+    trivial_rate = median(r["throughput"] for r in trivial)
+    ingest_cpu = median(cpu_sum(r, INGEST) for r in single)
+    trivial_cpu = median(r["cpu_us"][TRIVIAL] for r in trivial)
+    if hold["kept_up"]:
+        t4_detail = f"lag flat, all counted {hold['drain_seconds']:.1f} s after the end"
+    else:
+        t4_detail = (
+            f"offered {hold['rate'] * BATCH_SIZE:,.0f}/s, counted {hold['counted_rate']:,.0f}/s, "
+            f"{hold['drain_seconds']:.1f} s to drain"
+        )
+    t1 = paired(raw, lambda t, s, b, f: ratio(s["throughput"], t["throughput"]))
+    t2 = paired(raw, lambda t, s, b, f: ratio(cpu_sum(s, INGEST), t["cpu_us"][TRIVIAL]))
+    t3a = paired(raw, lambda t, s, b, f: ratio(b["cpu_us"]["grpc-server"], f["cpu_us"]["produce"]))
+    t3b = paired(raw, lambda t, s, b, f: ratio(b["cpu_us"]["consumer"], consumer_floor(f)))
+    offered, accepted = over["offered_votes_per_s"], over["accepted_votes_per_s"]
+    table = [
         Row(
-            "(2) single vote POST /grpc, sustained",
-            ours,
-            "req/s",
-            detail=f"lag flat in {flat}/{len(raw['single'])}",
+            "T1 single-vote req/s ÷ trivial Quart req/s",
+            t1,
+            "",
+            0.7,
+            detail=f"wrk -c{single[0]['connections']}: {single_rate:,.0f} vs {trivial_rate:,.0f} req/s",
         ),
-        Row("(2) ÷ (1) throughput", pair_ratio, "", 0.6, detail="median of paired ratios"),
-        Row(f"(2) p50 at 50% load ({rate:.0f} req/s, open loop)", p50, "ms"),
         Row(
-            "(2) p99 at 50% load (open loop)",
-            p99,
+            "T2 single-vote CPU (front + grpc-server) ÷ trivial's per request",
+            t2,
+            "",
+            1.2,
+            False,
+            f"{ingest_cpu:.0f} vs {trivial_cpu:.0f} µs",
+        ),
+        Row(
+            "T3 batched CPU per vote, front + grpc-server + consumer",
+            median(cpu_sum(r, COUNTING) for r in batch),
+            "µs",
+            40,
+            False,
+            ", ".join(f"{name} {batch_cpu[name]:.1f}" for name in COUNTING),
+        ),
+        Row(
+            "T3a grpc-server CPU per vote ÷ bare producer per record",
+            t3a,
+            "",
+            1.5,
+            False,
+            f"producer floor {floor['produce']:.1f} µs",
+        ),
+        Row(
+            "T3b consumer CPU per vote ÷ (getmany + count + insert_many)",
+            t3b,
+            "",
+            1.5,
+            False,
+            f"floors {floor['getmany']:.1f} + {floor['count']:.1f} + {floor['insert_many']:.1f} µs",
+        ),
+        Row(
+            "T4 batched ingest held, consumer keeping up",
+            hold["value"],
+            "votes/s",
+            12_000,
+            detail=f"{t4_detail}; {busiest(hold['cores'])}",
+        ),
+        Row(
+            "T4 bound: all cores ÷ CPU per vote of every process (batched)",
+            cores * 1e6 / sum(batch_cpu.values()),
+            "votes/s",
+            detail=f"{sum(batch_cpu.values()):.0f} µs per vote in all",
+        ),
+        Row(
+            "T4 bound at the floors: all cores ÷ (floors + their servers' CPU)",
+            cores * 1e6 / (sum(floor.values()) + sum(servers.values())),
+            "votes/s",
+            detail=f"{sum(floor.values()) + sum(servers.values()):.0f} µs per vote",
+        ),
+        Row(
+            "T5 freshness p99 (202 → counted) at 50% of T4",
+            fresh["freshness_p99"] * 1e3,
             "ms",
+            100,
+            False,
+            f"{fresh['rate'] * BATCH_SIZE:,} votes/s, consumer histogram",
+        ),
+        Row(
+            "T6 single-vote HTTP p99 at 50% of its maximum, open loop",
+            raw["single_open"]["latency"]["p99"] * 1e3,
+            "ms",
+            25,
+            False,
+            f"{raw['single_open']['rate']} req/s; trivial app: "
+            f"{raw['trivial_open']['latency']['p99'] * 1e3:.1f} ms",
+        ),
+        Row(
+            "overload: requests shed (503 + Retry-After)",
+            over["shed_requests"],
+            "requests",
+            1,
+            detail=f"offered {offered:,.0f}/s, accepted {accepted:,.0f}/s",
+        ),
+        Row(
+            "overload: front RSS growth",
+            over["rss_growth_mib"],
+            "MiB",
             50,
             False,
-            f"ceiling app at same rate: {ceiling_p99:.1f} ms",
+            f"from {over['rss_before_mib']:.0f} MiB",
+        ),
+        Row("overload: accepted p99", over["accepted_p99_ms"], "ms", 250, False),
+        Row(
+            "overload: /readyz failures",
+            over["readyz_failures"],
+            "",
+            0,
+            False,
+            f"of {over['readyz_checks']} checks",
         ),
         Row(
-            "(3) batched 100/request, counted in Redis",
-            redis_rate,
-            "votes/s",
-            15_000,
-            detail=f"accepted {accepted:,.0f}/s",
+            "overload: counted in Redis = answered 202",
+            float(over["tallies_exact"]),
+            "",
+            1,
+            detail=f"{over['votes_counted']:,.0f} counted, {over['votes_answered_202']:,.0f} answered 202",
         ),
-        Row("(3) batched 100/request, logged in MongoDB", mongo_rate, "votes/s", 15_000),
-        Row("(4) freshness p99 (accepted → Redis), 50% load", fresh, "ms", 250, False, "consumer histogram"),
-        Row("(5) bare aiokafka producer (make_producer)", produce, "records/s"),
-        Row("(5) bare getmany loop", bare, "records/s"),
-        Row("(5) consumer draining a backlog", drain, "votes/s"),
-        Row("(5) consumer drain ÷ bare getmany", drain_ratio, "", 0.25, detail="median of paired ratios"),
     ]
+    table += [
+        Row(f"batched CPU per vote: {name}", cpu, "µs") for name, cpu in batch_cpu.items() if name != TRIVIAL
+    ]
+    table += [Row(f"floor CPU per record: {step} (client)", cpu, "µs") for step, cpu in floor.items()]
+    table += [
+        Row(f"floors' server CPU per record: {name}", servers[name], "µs")
+        for name in STACK_PROCESSES.values()
+        if name in servers
+    ]
+    return table
 
 
 def git(*args: str) -> str:
@@ -495,7 +444,16 @@ def git(*args: str) -> str:
     ).stdout.strip()
 
 
-def manifest(settings: Settings, plan: Plan, started: float) -> dict[str, Any]:
+def tool_versions() -> dict[str, str]:
+    """wrk's own banner; vegeta, built without version stamps, by the pinned directory it lives in."""
+    banner = subprocess.run(  # noqa: S603 - the bench's own tool
+        [tool("wrk"), "--version"], capture_output=True, text=True, check=False
+    )
+    wrk_version = (banner.stdout or banner.stderr).split()[1]
+    return {"wrk": wrk_version, "vegeta": Path(tool("vegeta")).resolve().parent.name.removeprefix("vegeta-")}
+
+
+def manifest(settings: Settings, plan: Plan, started: float, tools: dict[str, str]) -> dict[str, Any]:
     jars = sorted((ROOT / "stack" / "kafka" / "target" / "dependency").glob("kafka_*.jar"))
     packages = [
         "aiokafka",
@@ -515,7 +473,7 @@ def manifest(settings: Settings, plan: Plan, started: float) -> dict[str, Any]:
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "seconds": round(time.time() - started, 1),
         "python": platform.python_version(),
-        "versions": {name: version(name) for name in packages},
+        "versions": {name: version(name) for name in packages} | tools,
         "kafka_broker": jars[0].name.removesuffix(".jar") if jars else "unknown",
         "machine": {
             "nproc": os.cpu_count(),
@@ -531,11 +489,10 @@ def manifest(settings: Settings, plan: Plan, started: float) -> dict[str, Any]:
 def write_results(out: Path, table: list[Row], raw: dict[str, Any], meta: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     document = {"manifest": meta, "rows": [asdict(r) | {"verdict": r.verdict} for r in table], "runs": raw}
-    (out / "latest.json").write_bytes(
-        orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
-    )
+    (out / "latest.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
-    machine = meta["machine"]
+    machine, plan = meta["machine"], meta["plan"]
+    loads = ", ".join(f"{r['loadavg']:.1f}" for r in raw["batch"])
     text = [
         "# Benchmark: latest run",
         "",
@@ -544,28 +501,19 @@ def write_results(out: Path, table: list[Row], raw: dict[str, Any], meta: dict[s
         "",
         markdown_table(table),
         "",
-        f"Machine: {machine['nproc']} cores, {machine['mem_bytes'] / 2**30:.1f} GiB, everything on loopback; "
-        f"load average at the end {', '.join(f'{v:.1f}' for v in machine['loadavg_end'])}. "
+        f"Machine: {machine['nproc']} cores, {machine['mem_bytes'] / 2**30:.1f} GiB, everything on loopback "
+        f"(services, stack and load generators); load average (1 min) after each batched run {loads}, "
+        f"after T4 {raw['hold']['loadavg']:.1f}, at the end {machine['loadavg_end'][0]:.1f}. "
         f"Python {meta['python']}; {versions}; Kafka {meta['kafka_broker']}.",
         "",
-        f"Median of {meta['plan']['repeats']} paired runs, {meta['plan']['warmup']} s warm-up + "
-        f"{meta['plan']['duration']} s window each. Raw runs and settings: latest.json.",
+        f"T1-T3b: median of {plan['pairs']} paired runs of {plan['seconds']:g} s each (wrk, closed loop; "
+        f"CPU from /proc until the consumer counted everything; floors from bench/floors.py, "
+        f"{plan['floor_records']:,} records, client CPU from getrusage). T4 and the overload: "
+        f"{plan['hold_seconds']:g} s, vegeta, open loop; T5, T6: {plan['open_seconds']:g} s. "
+        "Raw runs and settings: latest.json.",
         "",
     ]
     (out / "latest.md").write_text("\n".join(text))
-
-
-def bench_settings() -> Settings:
-    run = uuid.uuid4().hex[:8]
-    return isolated_settings(
-        votes_topic=f"votes-submitted-bench-{run}",
-        dead_letter_topic=f"votes-dead-letter-bench-{run}",
-        consumer_group=f"vote-counter-bench-{run}",
-        redis_url=BENCH_REDIS_URL,
-        mongo_database=f"votes_bench_{run}",
-        grpc_deadline_seconds=5.0,
-        produce_timeout_seconds=4.0,
-    )
 
 
 async def amain(plan: Plan, out: Path) -> int:
@@ -575,46 +523,39 @@ async def amain(plan: Plan, out: Path) -> int:
         print(f"[{time.time() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
     settings = bench_settings()
-    redis = Redis.from_url(BENCH_REDIS_URL)
+    redis = Redis.from_url(settings.redis_url)
     await redis.flushdb()  # database 14 is the bench's own
     await redis.aclose()
     await create_topics(settings)
     say(f"topic {settings.votes_topic}, redis db 14, mongo {settings.mongo_database}")
-    raw = await measure(plan, settings, say)
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_uri)
-    await mongo.drop_database(settings.mongo_database)
-    await mongo.close()
-    if plan.profile_seconds:
-        say("profiles written to docs/bench/profile/; summarise with python -m bench.profile")
-        return 0
+    try:
+        raw = await measure(plan, settings, say)
+    finally:
+        await drop_databases(settings)
     table = rows(raw)
-    write_results(out, table, raw, manifest(settings, plan, started))
+    write_results(out, table, raw, manifest(settings, plan, started, tool_versions()))
     print(text_table(table))
     say(f"wrote {out / 'latest.json'} and {out / 'latest.md'}")
     return 0
 
 
+async def drop_databases(settings: Settings) -> None:
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_uri)
+    with contextlib.suppress(Exception):
+        await mongo.drop_database(settings.mongo_database)
+    await mongo.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--repeats", type=int, default=Plan.repeats)
-    parser.add_argument("--warmup", type=float, default=Plan.warmup)
-    parser.add_argument("--duration", type=float, default=Plan.duration)
-    parser.add_argument("--concurrency", type=int, default=Plan.concurrency)
-    parser.add_argument("--backlog", type=int, default=Plan.backlog)
+    parser.add_argument("--pairs", type=int, default=Plan.pairs)
+    parser.add_argument("--seconds", type=float, default=Plan.seconds, help="each paired run")
+    parser.add_argument("--hold", type=float, default=Plan.hold_seconds, help="T4 and the overload")
+    parser.add_argument("--connections", type=int, default=Plan.connections)
     parser.add_argument("--quick", action="store_true", help="one short run of each (a smoke test)")
-    parser.add_argument(
-        "--profile", type=float, default=0.0, metavar="SECONDS", help="py-spy the services instead"
-    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
     args = parser.parse_args(argv)
-    plan = Plan(
-        repeats=args.repeats,
-        warmup=args.warmup,
-        duration=args.duration,
-        concurrency=args.concurrency,
-        backlog=args.backlog,
-        profile_seconds=args.profile,
-    )
+    plan = Plan(pairs=args.pairs, seconds=args.seconds, hold_seconds=args.hold, connections=args.connections)
     if args.quick:
-        plan = Plan(repeats=1, warmup=1, duration=3, concurrency=args.concurrency, backlog=10_000)
+        plan = Plan(pairs=1, seconds=3, floor_records=10_000, hold_seconds=10, open_seconds=4)
     sys.exit(uvloop.run(amain(plan, args.out)))

@@ -1,9 +1,10 @@
-"""The bench's pure logic: percentiles, the open-loop schedule, histogram quantiles, the result table."""
+"""The bench's pure logic: percentiles, the load generators' summaries, CPU per unit, the result table."""
 
 from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,18 +33,6 @@ def summarize(latencies: Sequence[float]) -> dict[str, float]:
         "p999": percentile(latencies, 99.9),
         "max": max(latencies) if latencies else math.nan,
     }
-
-
-def open_loop_schedule(rate: float, duration: float, start: float = 0.0) -> list[float]:
-    """Send times of a constant-rate arrival process: start + i / rate for every i that fits.
-
-    Latency is measured from these times, not from when a request really left: a stalled
-    server makes the queued requests late, and their lateness counts (no coordinated omission).
-    """
-    if rate <= 0 or duration <= 0:
-        return []
-    count = math.floor(rate * duration + 1e-9)
-    return [start + i / rate for i in range(count)]
 
 
 def median(values: Iterable[float]) -> float:
@@ -167,3 +156,54 @@ def ratio(numerator: float, denominator: float) -> float:
     if denominator == 0 or math.isnan(denominator) or math.isnan(numerator):
         return math.nan
     return numerator / denominator
+
+
+def cpu_per_unit(before: Mapping[str, float], after: Mapping[str, float], units: float) -> dict[str, float]:
+    """Microseconds of CPU each process spent per unit (request, vote, record) between two readings."""
+    if units <= 0:
+        return dict.fromkeys(after, math.nan)
+    return {name: (after[name] - before[name]) / units * 1e6 for name in after}
+
+
+def wrk_summary(raw: Mapping[str, int]) -> dict[str, object]:
+    """bench/wrk.lua's line: answers other than 2xx/3xx and socket errors are not counted as done."""
+    seconds = raw["duration_us"] / 1e6
+    failed = raw["non_2xx"] + raw["read_errors"] + raw["write_errors"]
+    ok = max(0, raw["requests"] - failed)
+    return {
+        "seconds": seconds,
+        "ok": ok,
+        "failed": failed + raw["connect_errors"] + raw["timeouts"],
+        "throughput": ok / seconds if seconds > 0 else math.nan,
+        "latency": {q: raw[f"{q}_us"] / 1e6 for q in ("p50", "p90", "p99", "max")},
+    }
+
+
+def vegeta_summary(results: Iterable[tuple[int, float]], seconds: float) -> dict[str, object]:
+    """(status, latency in seconds) of every request of an open-loop run; status 0 is a transport error.
+
+    Latencies are of the 2xx answers only: a quick refusal must not make the accepted look fast.
+    """
+    statuses: Counter[str] = Counter()
+    accepted = []
+    for status, latency in results:
+        statuses[str(status)] += 1
+        if 200 <= status < 300:
+            accepted.append(latency)
+    return {
+        "seconds": seconds,
+        "ok": len(accepted),
+        "statuses": dict(statuses),
+        "sent_rate": sum(statuses.values()) / seconds,
+        "throughput": len(accepted) / seconds,
+        "latency": summarize(accepted),
+    }
+
+
+def metric(text: str, name: str) -> float:
+    """The value of an unlabelled sample in Prometheus' text format (0 when absent)."""
+    for line in text.splitlines():
+        sample, _, value = line.partition(" ")
+        if sample == name:
+            return float(value)
+    return 0.0

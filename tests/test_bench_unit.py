@@ -1,25 +1,25 @@
-"""The benchmark's pure logic: percentiles, the open-loop schedule, histogram quantiles, the table."""
+"""The benchmark's pure logic: percentiles, the load generators' summaries, CPU per unit, the table."""
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import math
 
 import pytest
 
-from bench.loadgen import HttpConnection, Tally
 from bench.stats import (
     Row,
     bucket_delta,
+    cpu_per_unit,
     histogram_quantile,
     markdown_table,
     median,
-    open_loop_schedule,
+    metric,
     parse_histogram,
     percentile,
     ratio,
     text_table,
+    vegeta_summary,
+    wrk_summary,
 )
 
 
@@ -47,34 +47,49 @@ def test_p99_shows_a_rare_stall() -> None:
     assert percentile(values, 50) == 0.001
 
 
-def test_open_loop_schedule_is_constant_rate() -> None:
-    times = open_loop_schedule(rate=100, duration=2, start=10.0)
-    assert len(times) == 200
-    assert times[0] == 10.0
-    assert times[1] - times[0] == pytest.approx(0.01)
-    assert times[-1] == pytest.approx(10.0 + 199 / 100)
-    assert all(b > a for a, b in itertools.pairwise(times))
+def test_vegeta_latency_is_of_the_accepted_only() -> None:
+    # quick 503s must not make the accepted look fast; status 0 is a transport error
+    results = [(202, 0.5), (503, 0.001), (503, 0.001), (0, 10.0), (202, 0.1)]
+    summary = vegeta_summary(results, seconds=2.0)
+    assert summary["statuses"] == {"202": 2, "503": 2, "0": 1}
+    assert summary["ok"] == 2
+    assert summary["throughput"] == 1.0
+    assert summary["sent_rate"] == 2.5
+    assert summary["latency"] == {"p50": 0.1, "p90": 0.5, "p99": 0.5, "p999": 0.5, "max": 0.5}
 
 
-def test_open_loop_schedule_edges() -> None:
-    assert open_loop_schedule(0, 5) == []
-    assert open_loop_schedule(10, 0) == []
-    assert len(open_loop_schedule(3, 1)) == 3
-    assert len(open_loop_schedule(0.5, 3)) == 1
+def test_wrk_summary_counts_only_answered_2xx() -> None:
+    raw = {
+        "requests": 1000,
+        "duration_us": 2_000_000,
+        "non_2xx": 90,
+        "connect_errors": 1,
+        "read_errors": 10,
+        "write_errors": 0,
+        "timeouts": 3,
+        "p50_us": 1500,
+        "p90_us": 4000,
+        "p99_us": 9000,
+        "max_us": 20000,
+    }
+    summary = wrk_summary(raw)
+    assert summary["ok"] == 900
+    assert summary["failed"] == 104
+    assert summary["throughput"] == 450.0
+    assert summary["latency"] == {"p50": 0.0015, "p90": 0.004, "p99": 0.009, "max": 0.02}
 
 
-def test_open_loop_latency_counts_from_the_due_time() -> None:
-    # a request due at 1.0 that a stalled server answered at 1.5 took 0.5 s, whenever it left
-    tally = Tally(window_start=1.0, window_end=2.0)
-    tally.record(1.0, 0.5, 202)
-    tally.record(0.5, 0.001, 202)  # warm-up: outside the window
-    tally.record(1.2, 0.3, 503)
-    tally.record(1.3, 10.0, None)
-    result = tally.result()
-    assert tally.ok == 1 and tally.errors == 2
-    assert result["statuses"] == {"202": 1, "503": 1, "error": 1}
-    assert result["throughput"] == 1.0
-    assert tally.latencies == [0.5]
+def test_cpu_per_unit_in_microseconds() -> None:
+    before = {"front": 10.0, "consumer": 2.0}
+    after = {"front": 10.5, "consumer": 2.25}
+    assert cpu_per_unit(before, after, 10_000) == {"front": 50.0, "consumer": 25.0}
+    assert all(math.isnan(v) for v in cpu_per_unit(before, after, 0).values())
+
+
+def test_metric_reads_an_unlabelled_sample() -> None:
+    text = "# HELP votes_shed_total x\nvotes_shed_total 1200.0\nvotes_shed_total_created 1.7e9\n"
+    assert metric(text, "votes_shed_total") == 1200.0
+    assert metric(text, "absent_total") == 0.0
 
 
 def test_histogram_quantile_interpolates_like_prometheus() -> None:
@@ -143,41 +158,3 @@ def test_median_and_ratio_ignore_nan() -> None:
     assert ratio(1.0, 4.0) == 0.25
     assert math.isnan(ratio(1.0, 0.0))
     assert math.isnan(ratio(math.nan, 1.0))
-
-
-class FakeTransport:
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
-
-
-async def test_http_connection_frames_responses_by_content_length() -> None:
-    connection = HttpConnection()
-    transport = FakeTransport()
-    connection.connection_made(transport)  # type: ignore[arg-type]
-    pending = asyncio.ensure_future(connection.request(b"POST / HTTP/1.1\r\n\r\n"))
-    await asyncio.sleep(0)
-    connection.data_received(b"HTTP/1.1 202 \r\nContent-Type: application/json\r\nContent-")
-    assert not pending.done()
-    connection.data_received(b"Length: 4\r\n\r\n{}")
-    assert not pending.done()
-    connection.data_received(b"{}")
-    assert await pending == 202
-    assert transport.written == [b"POST / HTTP/1.1\r\n\r\n"]
-
-
-async def test_http_connection_keeps_the_next_response_and_fails_on_close() -> None:
-    connection = HttpConnection()
-    connection.connection_made(FakeTransport())  # type: ignore[arg-type]
-    first = asyncio.ensure_future(connection.request(b"a"))
-    await asyncio.sleep(0)
-    connection.data_received(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-    assert await first == 200
-    second = asyncio.ensure_future(connection.request(b"b"))
-    await asyncio.sleep(0)
-    connection.connection_lost(None)
-    with pytest.raises(ConnectionError):
-        await second
-    assert connection.closed

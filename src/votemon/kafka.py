@@ -30,7 +30,7 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
         enable_idempotence=True,
         linger_ms=settings.producer_linger_ms,
         request_timeout_ms=int(settings.produce_timeout_seconds * 1000),
-        max_batch_size=256 * 1024,
+        max_batch_size=512 * 1024,
         client_id="votemon",
     )
 

@@ -1,0 +1,107 @@
+"""What the bench needs of the pipeline: its processes (votemon.dev's harness), the bench's settings
+and asynchronous probes of the pipeline's state while a load runs."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from redis.asyncio import Redis
+from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_delay, wait_fixed
+
+from bench.stats import parse_histogram
+from votemon.dev.processes import ROOT, Service, environment, free_port, isolated_settings, start_services
+from votemon.settings import Settings
+
+__all__ = ["ROOT", "WORK", "Probe", "Service", "bench_settings", "environment", "free_port", "pipeline"]
+
+WORK = ROOT / ".local" / "bench"
+
+
+def redis_database(number: int) -> str:
+    """The stack's Redis (REDIS_URL, as the settings read it), another database."""
+    return str(httpx.URL(Settings().redis_url).copy_with(path=f"/{number}"))
+
+
+# Database 14 is the pipeline's under the bench, 12 the floors' (13: bench.results_scale): the tests (15)
+# and the demo (0) are never touched.
+BENCH_REDIS_URL = redis_database(14)
+FLOORS_REDIS_URL = redis_database(12)
+
+
+def bench_settings() -> Settings:
+    run = uuid.uuid4().hex[:8]
+    return isolated_settings(
+        votes_topic=f"votes-submitted-bench-{run}",
+        dead_letter_topic=f"votes-dead-letter-bench-{run}",
+        consumer_group=f"vote-counter-bench-{run}",
+        redis_url=BENCH_REDIS_URL,
+        mongo_database=f"votes_bench_{run}",
+        grpc_deadline_seconds=5.0,
+        produce_timeout_seconds=4.0,
+    )
+
+
+@contextlib.contextmanager
+def pipeline(settings: Settings) -> Iterator[dict[str, Service]]:
+    """Every service of the pipeline as a process, ready; stopped on the way out."""
+    services = start_services(settings, WORK / "log")
+    try:
+        yield services
+    finally:
+        for service in reversed(services.values()):
+            service.stop()
+
+
+class Probe:
+    """Reads the topic ends from Kafka, the counted offsets and total from Redis, the consumer's metrics."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        self.kafka = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+
+    async def start(self) -> None:
+        await self.kafka.start()
+
+    async def close(self) -> None:
+        await self.kafka.stop()
+        await self.redis.aclose()
+
+    async def lag(self) -> int:
+        """Records in the votes topic not yet counted in Redis."""
+        topic = self.settings.votes_topic
+        await self.kafka._client.force_metadata_update()
+        partitions = sorted(self.kafka.partitions_for_topic(topic) or [])
+        ends = await self.kafka.end_offsets([TopicPartition(topic, p) for p in partitions])
+        counted = await self.redis.hmget("votes:offsets", [f"{topic}:{p}" for p in partitions])
+        return int(sum(ends.values())) - sum(int(v or 0) for v in counted)
+
+    async def redis_total(self) -> int:
+        total = await self.redis.get("votes:total")
+        return int(total or 0)
+
+    async def metrics(self, bind: str) -> str:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"http://{bind}/metrics", timeout=5)).text
+
+    async def freshness(self) -> dict[float, float]:
+        text = await self.metrics(self.settings.consumer_metrics_bind)
+        return parse_histogram(text, "votes_freshness_seconds")
+
+    async def wait_drained(self, limit: float = 90) -> float:
+        """Wait until the consumer counted everything produced; the seconds it took (NaN: not in `limit`)."""
+        started = time.monotonic()
+        polls = AsyncRetrying(
+            retry=retry_if_result(lambda lag: lag > 0), stop=stop_after_delay(limit), wait=wait_fixed(0.05)
+        )
+        try:
+            await polls(self.lag)
+        except RetryError:
+            return math.nan
+        return time.monotonic() - started
