@@ -17,6 +17,7 @@ from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_dela
 from bench.stats import parse_histogram
 from votemon.dev.processes import ROOT, Service, environment, free_port, isolated_settings, start_services
 from votemon.settings import Settings
+from votemon.store import tally
 
 __all__ = ["ROOT", "WORK", "Probe", "Service", "bench_settings", "environment", "free_port", "pipeline"]
 
@@ -79,11 +80,11 @@ class Probe:
         await self.kafka._client.force_metadata_update()
         partitions = sorted(self.kafka.partitions_for_topic(topic) or [])
         ends = await self.kafka.end_offsets([TopicPartition(topic, p) for p in partitions])
-        counted = await self.redis.hmget("votes:offsets", [f"{topic}:{p}" for p in partitions])
+        counted = await self.redis.hmget(tally.OFFSETS, [tally.partition_field(topic, p) for p in partitions])
         return int(sum(ends.values())) - sum(int(v or 0) for v in counted)
 
     async def redis_total(self) -> int:
-        total = await self.redis.get("votes:total")
+        total = await self.redis.get(tally.TOTAL)
         return int(total or 0)
 
     async def metrics(self, bind: str) -> str:
