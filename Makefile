@@ -54,7 +54,7 @@ cluster-down: ## stop the local control plane and Argo CD (state kept in .local/
 	cluster/down.sh
 
 diff: install ## rendered diff per Argo CD Application and environment, BASE (default main) against the working tree
-	scripts/delivery/diff_rendered.py --base $(or $(BASE),main)
+	scripts/gitops diff --base $(or $(BASE),main)
 
 # 10M stored votes (README) take ~17 min more to seed: make bench BENCH_SIZES=0,1000000,10000000
 BENCH_SIZES ?= 0,1000000

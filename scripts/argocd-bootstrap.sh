@@ -4,7 +4,7 @@
 #   scripts/argocd-bootstrap.sh dev|gke [--without-operators]
 # Needs the argocd CLI logged in (argocd login) and kubectl pointing at the same cluster.
 #   VOTEMON_REPO_URL      the repository Argo CD syncs: the one setting a fork (or the local
-#                         cluster's git server) changes; default: the one in apps/root/app-of-apps.yaml
+#                         cluster's git server) changes; default: the one in apps/base/repository.yaml
 #   --without-operators   for a cluster that cannot reach the operators' Helm charts (the local one):
 #                         their Applications are left out of the root, their CRDs are installed from
 #                         schemas/crds, and the root does not wait on each wave's health (the data
@@ -13,10 +13,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 environment=${1:?usage: $0 dev|gke [--without-operators]}
 options=("${@:2}")
-python=$root/.venv/bin/python
-manifest=$("$python" "$root/scripts/argocd_root_app.py" "$environment" ${VOTEMON_REPO_URL:+--repo "$VOTEMON_REPO_URL"} \
+manifest=$("$root/scripts/gitops" root-app "$environment" ${VOTEMON_REPO_URL:+--repo "$VOTEMON_REPO_URL"} \
   "${options[@]}")
-read -r app repo < <("$python" -c 'import sys, yaml
+read -r app repo < <("$root/.venv/bin/python" -c 'import sys, yaml
 root = yaml.safe_load(sys.stdin)
 print(root["metadata"]["name"], root["spec"]["source"]["repoURL"])' <<<"$manifest")
 say() { printf '>> %s\n' "$*"; }

@@ -9,7 +9,7 @@
 # Placeholders a fork sets (environment variables; the defaults are upstream's values):
 #   PROJECT          GCP project ID                        so1-p2-prod
 #   REGION           region of everything                  us-central1
-#   REPO_URL         git URL Argo CD syncs (apps/, 6x)     https://github.com/so1-p2/votemon.git
+#   REPO_URL         git URL Argo CD syncs                 (apps/base/repository.yaml: unchanged if unset)
 #   GHCR_OWNER       owner of ghcr.io/<owner>/votemon      so1-p2
 #   NETWORK          VPC of the cluster and Cloud Run      so1-p2-vpc
 #   CLUSTER_SUBNET   subnet of the nodes and the ILBs      so1-p2-gke       (CLUSTER_RANGE 10.10.0.0/20)
@@ -20,11 +20,12 @@
 # `configure` replaces upstream's values by these, once, on a fresh fork; commit the result.
 set -euo pipefail
 
+SCRIPTS=$(cd "$(dirname "$0")" && pwd)
 ROOT=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 DRY_RUN=${DRY_RUN:-0}
 PROJECT=${PROJECT:-so1-p2-prod}
 REGION=${REGION:-us-central1}
-REPO_URL=${REPO_URL:-https://github.com/so1-p2/votemon.git}
+REPO_URL=${REPO_URL:-}
 GHCR_OWNER=${GHCR_OWNER:-so1-p2}
 NETWORK=${NETWORK:-so1-p2-vpc}
 CLUSTER_SUBNET=${CLUSTER_SUBNET:-so1-p2-gke}
@@ -67,10 +68,12 @@ replace() {
 
 configure() {
   cd "$ROOT"
-  local apps overlays
-  mapfile -t apps < <(find apps -name '*.yaml' | sort)
+  local overlays
   mapfile -t overlays < <(find overlays cloudrun -name '*.yaml' | sort)
-  replace "https://github.com/so1-p2/votemon.git" "$REPO_URL" "${apps[@]}"
+  if [[ -n $REPO_URL ]]; then
+    # The repository is written once, in apps/base/repository.yaml; `scripts/gitops repository` edits it.
+    run "$SCRIPTS/gitops" repository --root "$ROOT" --url "$REPO_URL"
+  fi
   replace "so1-p2-prod" "$PROJECT" "${overlays[@]}"
   replace "ghcr.io/so1-p2/" "ghcr.io/$GHCR_OWNER/" "${overlays[@]}"
   replace "so1-p2-vpc" "$NETWORK" "${overlays[@]}"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the pinned kustomize (cluster/versions.env: what Argo CD's repo-server renders with) where
-# every renderer of the manifests runs it from (scripts/delivery/pinned_kustomize.py): built once by
+# every renderer of the manifests runs it from (votemon.gitops.kustomize): built once by
 # cluster/build.sh into the cache that clones share, linked into .local/bin. Called by
 # scripts/install-tools.sh (`make install`) and scripts/delivery/install-tools.sh (the workflows).
 # Needs go; a second run only checks what is there.

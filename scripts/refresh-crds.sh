@@ -103,7 +103,7 @@ done
 # CRD schemas for the offline validation
 
 Upstream CustomResourceDefinitions, at the versions the manifests install, against which
-`scripts/validate_manifests.py` checks every custom resource the overlays render (Kubernetes' own kinds
+`python -m votemon.gitops.validate` (`scripts/gitops validate`) checks every custom resource the overlays render (Kubernetes' own kinds
 come from `kubernetes-validate`). Written by `scripts/refresh-crds.sh`, which fetches them again from
 the package registries: run it after bumping a chart in `apps/` or `ARGOCD_VERSION` in
 `cluster/versions.env` (a test fails while the versions below differ from those pins).

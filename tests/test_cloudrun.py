@@ -9,12 +9,12 @@ import re
 from typing import Any
 
 import pytest
-import validate_manifests as vm
 import yaml
 from detect_secrets.core.secrets_collection import SecretsCollection
 from detect_secrets.settings import default_settings
 
 from votemon.dev.processes import ROOT
+from votemon.gitops.checks import schemas
 from votemon.settings import Settings
 
 FILES = sorted([*ROOT.glob("cloudrun/*.yaml"), *ROOT.glob("cloudrun/*.yml")])
@@ -41,10 +41,10 @@ per_service = pytest.mark.parametrize(
 
 @pytest.fixture(scope="module")
 def validator() -> Any:
-    schema_file = vm.crds_dir() / "knative-serving-service.yaml"
+    schema_file = schemas.crds_dir() / "knative-serving-service.yaml"
     if not schema_file.is_file():
         pytest.fail(f"{schema_file} is missing (set CRDS_DIR)")
-    return vm.crd_schemas(vm.crds_dir())[KEY]
+    return schemas.crd_schemas(schemas.crds_dir())[KEY]
 
 
 def container(service: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +142,7 @@ def test_cloudrun_is_outside_argo_cd_paths() -> None:
 
 
 def test_one_votemon_image_for_the_bump_script() -> None:
-    import bump_image as bump  # noqa: PLC0415 - scripts/delivery, on pytest's pythonpath
+    from votemon.gitops import bump_image as bump  # noqa: PLC0415
 
     for path in FILES:
         refs = [

@@ -2,7 +2,7 @@
 # Commit an edit made by a command and push it to a branch, retrying when the branch moved.
 #   scripts/delivery/push_with_retry.sh -b main -m "message" -- CMD [ARG...]
 # Each attempt starts from the branch's current tip (fetch + hard reset), runs CMD (which must be
-# idempotent, e.g. scripts/delivery/bump_image.py), commits what it changed and pushes. A push
+# idempotent, e.g. scripts/gitops bump-image), commits what it changed and pushes. A push
 # refused because another push landed first (two merges racing) is retried on the new tip: the
 # edit is replayed, the same result as rebasing the commit, without conflicts. Meant for CI: it
 # refuses to run with uncommitted changes, since it resets the working tree. In GitHub Actions the

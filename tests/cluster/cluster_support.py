@@ -11,24 +11,22 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pinned_kustomize import kustomize
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from votemon.gitops import tree
+from votemon.gitops.kustomize import kustomize
+
 ROOT = Path(__file__).resolve().parents[2]
-NAMESPACE = "so1-p2"
-ENVIRONMENTS = ("dev", "gke")
+NAMESPACE = tree.NAMESPACE
+ENVIRONMENTS = tree.ENVS
 # What each environment's root app-of-apps syncs locally (its chart Applications left out) and the
 # path each of those children renders.
 CHILD_PATHS = {
-    env: {
-        "data": f"overlays/{env}/data",
-        "pipeline": f"overlays/{env}",
-        "observability": f"overlays/{env}/observability",
-    }
+    env: {app["metadata"]["name"]: app["spec"]["source"]["path"] for app in tree.applications(env)}
     for env in ENVIRONMENTS
 }
 CHILDREN = tuple(CHILD_PATHS["dev"])
-SERVICES = ("front", "grpc-server", "consumer", "results")
+SERVICES = tree.SERVICES
 Obj = dict[str, Any]
 T = TypeVar("T")
 
@@ -157,11 +155,11 @@ class GitCheckout:
         """Run a command in the checkout (or in one of its directories)."""
         return self.cluster.run(*args, cwd=self.path / within)
 
-    def deliver(self, script: str, *args: str) -> None:
-        """Change dev's overlay with one of the delivery workflows' own scripts, as they do."""
+    def deliver(self, command: str, *args: str) -> None:
+        """Change dev's overlay with one of the delivery workflows' own commands, as they do."""
         self.run(
-            python(),
-            ROOT / "scripts" / "delivery" / script,
+            ROOT / "scripts" / "gitops",
+            command,
             *args,
             "--root",
             self.path,
@@ -181,7 +179,3 @@ class GitCheckout:
         if not self.git("status", "--porcelain").strip():
             return self.git("rev-parse", "HEAD").strip()
         return self.commit_and_push(message)
-
-
-def python() -> str:
-    return str(ROOT / ".venv" / "bin" / "python")

@@ -120,7 +120,7 @@ def test_health_is_what_the_controllers_here_say(dev: Cluster, app: str) -> None
 
 
 def test_a_replica_pull_request_rolls_out(dev: Cluster, checkout: GitCheckout) -> None:
-    checkout.deliver("set_replicas.py", "grpc-server", "3")
+    checkout.deliver("set-replicas", "grpc-server", "3")
     assert checkout.git("diff", "--stat").count("|") == 1, "one file changes"
     revision = checkout.commit_and_push("grpc-server: 3 replicas")
     dev.synced_at("pipeline", revision, applied=True)
@@ -131,7 +131,7 @@ def test_a_replica_pull_request_rolls_out(dev: Cluster, checkout: GitCheckout) -
 def test_autoscaler_bounds_reach_the_hpa_and_argo_cd_lets_it_scale(
     dev: Cluster, checkout: GitCheckout
 ) -> None:
-    checkout.deliver("set_replicas.py", "consumer", "3", "--max", "6")
+    checkout.deliver("set-replicas", "consumer", "3", "--max", "6")
     revision = checkout.commit_and_push("consumer: 3 to 6 replicas")
     dev.synced_at("pipeline", revision, applied=True)
     hpa = dev.get("horizontalpodautoscaler", "consumer")

@@ -12,11 +12,14 @@ from typing import Any
 
 import pytest
 import yaml
-from pinned_kustomize import kustomize
+
+from votemon.gitops.kustomize import kustomize
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).resolve().parent / "fixture"
 SCRIPTS = REPO / "scripts" / "delivery"
+# The launcher of the GitOps commands (set-replicas, bump-image, diff...): the checkout's .venv.
+GITOPS = REPO / "scripts" / "gitops"
 WORKFLOWS = REPO / ".github" / "workflows"
 # Left out of a repository copy: what no overlay or delivery script reads, and the heavy parts.
 SKIP_AT_ROOT = {".git", ".venv", ".local", "stack", "src", "proto", "tests", "loadtest", "results"}

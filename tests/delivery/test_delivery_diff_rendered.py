@@ -1,4 +1,4 @@
-"""scripts/delivery/diff_rendered.py on two commits of a copy of the repository: a replica change
+"""`scripts/gitops diff` (votemon.gitops.diff) on two commits of a copy of the repository: a replica change
 shows as exactly that line in exactly one Application, an unrelated change as no rendered diff."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 from tests.delivery.delivery_helpers import REPO
 
-SCRIPT = REPO / "scripts" / "delivery" / "diff_rendered.py"
+GITOPS = REPO / "scripts" / "gitops"
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "t",
     "GIT_AUTHOR_EMAIL": "t@example.com",
@@ -49,7 +49,7 @@ def revision(repo: Path) -> str:
 
 def rendered_diff(repo: Path, base: str, head: str) -> str:
     proc = subprocess.run(
-        [str(SCRIPT), "--repo", str(repo), "--base", base, "--head", head],
+        [str(GITOPS), "diff", "--repo", str(repo), "--base", base, "--head", head],
         capture_output=True,
         text=True,
         check=True,
@@ -89,7 +89,7 @@ def test_the_working_tree_is_the_default_head(repo: Path) -> None:
     secrets = repo / "overlays" / "gke" / "data" / "secrets.yaml"
     secrets.write_text(secrets.read_text().replace("so1-p2-prod", "acme-prod"))
     proc = subprocess.run(
-        [str(SCRIPT), "--repo", str(repo), "--base", base],
+        [str(GITOPS), "diff", "--repo", str(repo), "--base", base],
         capture_output=True,
         text=True,
         check=True,

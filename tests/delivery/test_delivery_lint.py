@@ -223,8 +223,7 @@ def test_pull_requests_get_the_rendered_diff_in_their_summary() -> None:
     job = load(WORKFLOWS / "ci.yml")["jobs"]["rendered-diff"]
     assert "pull_request" in job["if"] and "workflow_dispatch" in job["if"]
     script = "\n".join(step.get("run", "") for step in job["steps"])
-    assert script.index("scripts/delivery/install-tools.sh") < script.index("diff_rendered.py")
-    assert 'scripts/delivery/diff_rendered.py --base "origin/$BASE" --head HEAD' in script
+    assert 'scripts/gitops diff --base "origin/$BASE" --head HEAD' in script
     assert '--output "$GITHUB_STEP_SUMMARY"' in script
     checkout = next(step for step in job["steps"] if step.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0, "the base branch must be fetched"

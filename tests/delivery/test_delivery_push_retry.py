@@ -7,12 +7,11 @@ very lines the bump edits, so a plain push is refused and a naive rebase would c
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import yaml
 
-from tests.delivery.delivery_helpers import FIXTURE, SCRIPTS, copy_repo, run
+from tests.delivery.delivery_helpers import FIXTURE, GITOPS, SCRIPTS, copy_repo, run
 
 DIGEST = "sha256:" + "cd" * 32
 NEW_NAME = "ghcr.io/o/votemon"
@@ -58,7 +57,7 @@ def test_a_refused_push_is_replayed_on_the_new_tip(tmp_path: Path) -> None:
         "  git commit --quiet -am 'a competing merge' && git push --quiet origin main\n"
         "  cd - >/dev/null\n"
         "fi\n"
-        f'exec "{sys.executable}" "{SCRIPTS / "bump_image.py"}" --root . \\\n'
+        f'exec "{GITOPS}" bump-image --root . \\\n'
         f"  --new-name {NEW_NAME} --digest {DIGEST}\n"
     )
     edit.chmod(0o755)

@@ -6,14 +6,13 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.delivery.delivery_helpers import SCRIPTS, render, run
+from tests.delivery.delivery_helpers import GITOPS, render, run
 
 DIGEST = "sha256:" + "ab" * 32
 NEW_NAME = "europe-west1-docker.pkg.dev/proj/so1-p2/votemon"
@@ -22,7 +21,7 @@ DEPLOYMENTS = ("front", "grpc-server", "results")
 
 
 def script(name: str, *args: str | Path, root: Path, check: bool = True) -> Any:
-    return run(sys.executable, SCRIPTS / name, "--root", root, *args, check=check)
+    return run(GITOPS, name, "--root", root, *args, check=check)
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -78,7 +77,7 @@ def test_bump_by_digest_changes_only_votemon_images(repo_copy: Path) -> None:
     before, files_before = render(repo_copy, GKE), snapshot(repo_copy)
     assert any(repository(c["image"]) == old_repo for d in before for c in containers(d)), "no votemon image"
 
-    out = script("bump_image.py", "--new-name", NEW_NAME, "--digest", DIGEST, root=repo_copy).stdout
+    out = script("bump-image", "--new-name", NEW_NAME, "--digest", DIGEST, root=repo_copy).stdout
     assert f"{GKE}/kustomization.yaml" in out
     assert "overlays/dev/kustomization.yaml" in out, "dev runs the image CI built too"
 
@@ -123,17 +122,17 @@ def test_bump_by_digest_changes_only_votemon_images(repo_copy: Path) -> None:
 
     # Idempotent: a second run changes nothing.
     files_after = snapshot(repo_copy)
-    script("bump_image.py", "--new-name", NEW_NAME, "--digest", DIGEST, root=repo_copy)
+    script("bump-image", "--new-name", NEW_NAME, "--digest", DIGEST, root=repo_copy)
     assert snapshot(repo_copy) == files_after
 
 
 def test_bump_by_tag_then_back_to_digest(repo_copy: Path) -> None:
-    script("bump_image.py", "--new-name", "ghcr.io/o/votemon", "--tag", "1.0", root=repo_copy)
+    script("bump-image", "--new-name", "ghcr.io/o/votemon", "--tag", "1.0", root=repo_copy)
     images = {c["image"] for d in render(repo_copy, GKE) for c in containers(d)}
     assert "ghcr.io/o/votemon:1.0" in images
     entry = next(e for e in yaml.safe_load((repo_copy / GKE / "kustomization.yaml").read_text())["images"])
     assert entry.get("newTag") == "1.0" and "digest" not in entry  # a string, not the float 1.0
-    script("bump_image.py", "--new-name", NEW_NAME, "--digest", DIGEST, root=repo_copy)
+    script("bump-image", "--new-name", NEW_NAME, "--digest", DIGEST, root=repo_copy)
     entry = next(e for e in yaml.safe_load((repo_copy / GKE / "kustomization.yaml").read_text())["images"])
     assert entry == {**{k: v for k, v in entry.items() if k == "name"}, "newName": NEW_NAME, "digest": DIGEST}
 
@@ -149,7 +148,7 @@ def test_bump_by_tag_then_back_to_digest(repo_copy: Path) -> None:
 )
 def test_bump_refuses_bad_arguments(repo_copy: Path, args: list[str]) -> None:
     before = snapshot(repo_copy)
-    assert script("bump_image.py", *args, root=repo_copy, check=False).returncode != 0
+    assert script("bump-image", *args, root=repo_copy, check=False).returncode != 0
     assert snapshot(repo_copy) == before
 
 
@@ -162,7 +161,7 @@ def test_replicas_of_a_deployment(repo_copy: Path, component: str) -> None:
     current = next(d for d in before if key(d)[0] == "Deployment" and key(d)[2] == component)
     count = int(current["spec"].get("replicas", 1)) + 3
 
-    script("set_replicas.py", component, str(count), root=repo_copy)
+    script("set-replicas", component, str(count), root=repo_copy)
 
     expected = copy.deepcopy(before)
     next(d for d in expected if key(d)[0] == "Deployment" and key(d)[2] == component)["spec"]["replicas"] = (
@@ -195,9 +194,7 @@ def test_replicas_of_the_consumer_change_its_autoscaler_bounds(repo_copy: Path, 
     low = old_high + 2 if not with_max else 2
     high = max(low, old_high) if not with_max else old_high + 5
 
-    script(
-        "set_replicas.py", "consumer", str(low), *(["--max", str(high)] if with_max else []), root=repo_copy
-    )
+    script("set-replicas", "consumer", str(low), *(["--max", str(high)] if with_max else []), root=repo_copy)
 
     expected = copy.deepcopy(before)
     autoscaler(expected)["spec"].update({low_key: low, high_key: high})
@@ -210,7 +207,7 @@ def test_dev_overlay_hpa(repo_copy: Path) -> None:
     if not (repo_copy / "overlays/dev/kustomization.yaml").is_file():
         pytest.fail("overlays/dev is missing")
     before = render(repo_copy, "overlays/dev")
-    script("set_replicas.py", "--overlay", "overlays/dev", "consumer", "2", "--max", "7", root=repo_copy)
+    script("set-replicas", "--overlay", "overlays/dev", "consumer", "2", "--max", "7", root=repo_copy)
     expected = copy.deepcopy(before)
     spec = autoscaler(expected)["spec"]
     spec.update(
@@ -232,12 +229,12 @@ def test_dev_overlay_hpa(repo_copy: Path) -> None:
 )
 def test_set_replicas_refuses_bad_requests(repo_copy: Path, args: list[str]) -> None:
     before = snapshot(repo_copy)
-    assert script("set_replicas.py", *args, root=repo_copy, check=False).returncode != 0
+    assert script("set-replicas", *args, root=repo_copy, check=False).returncode != 0
     assert snapshot(repo_copy) == before
 
 
 def test_set_replicas_twice_is_a_no_op(repo_copy: Path) -> None:
-    script("set_replicas.py", "front", "4", root=repo_copy)
+    script("set-replicas", "front", "4", root=repo_copy)
     once = snapshot(repo_copy)
-    script("set_replicas.py", "front", "4", root=repo_copy)
+    script("set-replicas", "front", "4", root=repo_copy)
     assert snapshot(repo_copy) == once

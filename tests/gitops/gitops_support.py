@@ -7,7 +7,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import validate_manifests as vm
+from votemon.gitops import tree
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -16,11 +16,11 @@ Obj = dict[str, Any]
 
 def env_copy(env: str) -> list[Obj]:
     """A private deep copy of an environment's objects, safe to mutate."""
-    return copy.deepcopy(vm.env_objects(env))
+    return copy.deepcopy(tree.env_objects(env))
 
 
 def find(objs: list[Obj], kind: str, name: str) -> Obj:
-    matches = [o for o in objs if o["kind"] == kind and vm.base_name(o) == name]
+    matches = [o for o in objs if o["kind"] == kind and tree.base_name(o) == name]
     assert len(matches) == 1, f"{kind}/{name}: {len(matches)} rendered"
     return matches[0]
 

@@ -9,21 +9,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import validate_manifests as vm
 
 from tests.gitops.gitops_support import REPO, container, env_copy, find
+from votemon.gitops import checks, tree
+from votemon.gitops.checks import schemas
 
-Mutation = Callable[[list[vm.Obj]], None]
+Mutation = Callable[[list[tree.Obj]], None]
 
 
-def front(objs: list[vm.Obj]) -> vm.Obj:
+def front(objs: list[tree.Obj]) -> tree.Obj:
     return container(objs, "Deployment", "front")
 
 
-def set_in(getter: Callable[[list[vm.Obj]], vm.Obj], path: str, value: Any) -> Mutation:
+def set_in(getter: Callable[[list[tree.Obj]], tree.Obj], path: str, value: Any) -> Mutation:
     """A mutation that sets path (a.b.c; value None deletes) in the object getter returns."""
 
-    def mutate(objs: list[vm.Obj]) -> None:
+    def mutate(objs: list[tree.Obj]) -> None:
         target = getter(objs)
         *parents, last = path.split(".")
         for part in parents:
@@ -40,8 +41,8 @@ def drop(kind: str, name: str) -> Mutation:
     return lambda objs: objs.remove(find(objs, kind, name))
 
 
-def pod(objs: list[vm.Obj]) -> vm.Obj:
-    spec: vm.Obj = find(objs, "Deployment", "front")["spec"]["template"]["spec"]
+def pod(objs: list[tree.Obj]) -> tree.Obj:
+    spec: tree.Obj = find(objs, "Deployment", "front")["spec"]["template"]["spec"]
     return spec
 
 
@@ -70,7 +71,7 @@ def test_pod_security_fails(needle: str) -> None:
     objs = env_copy("gke")
     for mutate in POD_CASES[needle]:
         mutate(objs)
-    errors = vm.check_pod_security(objs)
+    errors = checks.check_pod_security(objs)
     assert errors and all("Deployment/front" in e for e in errors), errors
     assert any(needle in e for e in errors), errors
 
@@ -86,109 +87,109 @@ def test_pod_security_fails(needle: str) -> None:
 def test_images_fail(image: str, needle: str) -> None:
     objs = env_copy("gke")
     front(objs)["image"] = image
-    assert any(needle in e for e in vm.check_images(objs))
+    assert any(needle in e for e in checks.check_images(objs))
     front(objs)["image"] = "ghcr.io/so1-p2/votemon@sha256:" + "0" * 64
-    assert vm.check_images(objs) == []
+    assert checks.check_images(objs) == []
 
 
-def svc(name: str) -> Callable[[list[vm.Obj]], vm.Obj]:
+def svc(name: str) -> Callable[[list[tree.Obj]], tree.Obj]:
     return lambda objs: find(objs, "Service", name)
 
 
-def deployment_spec(name: str) -> Callable[[list[vm.Obj]], vm.Obj]:
+def deployment_spec(name: str) -> Callable[[list[tree.Obj]], tree.Obj]:
     return lambda objs: find(objs, "Deployment", name)["spec"]
 
 
-CASES: list[tuple[str, Callable[[list[vm.Obj]], list[str]], Mutation, str]] = [
+CASES: list[tuple[str, Callable[[list[tree.Obj]], list[str]], Mutation, str]] = [
     (
         "service selector",
-        vm.check_services_select_pods,
+        checks.check_services_select_pods,
         set_in(svc("front"), "spec.selector", {"app": "x"}),
         "matches no pod",
     ),
     (
         "service port",
-        vm.check_services_select_pods,
+        checks.check_services_select_pods,
         set_in(svc("results"), "spec.ports", [{"port": 1, "targetPort": 2}]),
         "targetPort 2",
     ),
     (
         "missing secret",
-        vm.check_references,
+        checks.check_references,
         drop("ExternalSecret", "redis-auth"),
         "Secret/redis-auth",
     ),
     (
         "missing configmap",
-        vm.check_references,
+        checks.check_references,
         drop("ConfigMap", "votemon-config"),
         "ConfigMap/votemon-config",
     ),
     (
         "missing backend",
-        vm.check_references,
+        checks.check_references,
         drop("Service", "front"),
         "Service/front",
     ),
     (
         "missing store",
-        vm.check_references,
+        checks.check_references,
         drop("SecretStore", "gcp-secret-manager"),
         "SecretStore/",
     ),
     (
         "namespace",
-        vm.check_namespaces,
+        checks.check_namespaces,
         set_in(svc("front"), "metadata.namespace", "default"),
         "Service/front",
     ),
-    ("duplicate", vm.check_unique, lambda o: o.append(find(o, "Service", "front")), "more than once"),
+    ("duplicate", checks.check_unique, lambda o: o.append(find(o, "Service", "front")), "more than once"),
     (
         "replicas under autoscaler",
-        vm.check_autoscaling,
+        checks.check_autoscaling,
         set_in(deployment_spec("consumer"), "replicas", 2),
         "Deployment/consumer",
     ),
-    ("pdb", vm.check_pdbs, drop("PodDisruptionBudget", "front"), "Deployment/front"),
+    ("pdb", checks.check_pdbs, drop("PodDisruptionBudget", "front"), "Deployment/front"),
     (
         "default deny",
-        vm.check_network_policies,
+        checks.check_network_policies,
         drop("NetworkPolicy", "default-deny"),
         "default-deny",
     ),
     (
         "workload policy",
-        vm.check_network_policies,
+        checks.check_network_policies,
         drop("NetworkPolicy", "results"),
         "Deployment/results",
     ),
     (
         "partitions",
-        vm.check_kafka,
+        checks.check_kafka,
         set_in(lambda o: find(o, "KafkaTopic", "votes-submitted"), "spec.partitions", 3),
         "partitions",
     ),
     (
         "retention",
-        vm.check_kafka,
+        checks.check_kafka,
         set_in(lambda o: find(o, "KafkaTopic", "votes-submitted"), "spec.config", {}),
         "retention",
     ),
     (
         "dead letter",
-        vm.check_kafka,
+        checks.check_kafka,
         drop("KafkaTopic", "votes-dead-letter"),
         "votes-dead-letter",
     ),
     (
         "clusterIP",
-        vm.check_grpc_balancing,
+        checks.check_grpc_balancing,
         set_in(svc("grpc-server-headless"), "spec.clusterIP", None),
         "not headless",
     ),
     (
         "grpc target",
-        vm.check_grpc_balancing,
+        checks.check_grpc_balancing,
         set_in(lambda o: find(o, "ConfigMap", "votemon-config"), "data.GRPC_TARGET", "grpc-server:50051"),
         "is not dns:///",
     ),
@@ -197,7 +198,7 @@ CASES: list[tuple[str, Callable[[list[vm.Obj]], list[str]], Mutation, str]] = [
 
 @pytest.mark.parametrize(("name", "check", "mutate", "needle"), CASES, ids=[c[0] for c in CASES])
 def test_env_check_fails(
-    name: str, check: Callable[[list[vm.Obj]], list[str]], mutate: Mutation, needle: str
+    name: str, check: Callable[[list[tree.Obj]], list[str]], mutate: Mutation, needle: str
 ) -> None:
     objs = env_copy("gke")
     assert check(objs) == [], name
@@ -206,7 +207,7 @@ def test_env_check_fails(
     assert any(needle in e for e in errors), errors
 
 
-def app(objs: list[vm.Obj], name: str = "pipeline") -> vm.Obj:
+def app(objs: list[tree.Obj], name: str = "pipeline") -> tree.Obj:
     return find(objs, "Application", name)
 
 
@@ -248,22 +249,22 @@ ARGO_CASES: list[tuple[str, Mutation, str]] = [
 
 @pytest.mark.parametrize(("name", "mutate", "needle"), ARGO_CASES, ids=[c[0] for c in ARGO_CASES])
 def test_argo_check_fails(name: str, mutate: Mutation, needle: str) -> None:
-    objs = copy.deepcopy(list(vm.render(REPO / "apps" / "gke")))
+    objs = copy.deepcopy(list(tree.render(REPO / "apps" / "gke")))
     mutate(objs)
-    errors = vm.check_argo_apps(objs)
+    errors = checks.check_argo_apps(objs)
     assert any(needle in e for e in errors), (name, errors)
 
 
 def test_argo_path_that_does_not_render_fails(tmp_path: Path) -> None:
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
-    objs = list(vm.render(REPO / "apps" / "gke"))
+    objs = list(tree.render(REPO / "apps" / "gke"))
     apps = [
         dict(o, spec=dict(o["spec"], source=dict(o["spec"]["source"], path="broken")))
         for o in objs
         if o["kind"] == "Application"
     ]
-    errors = vm.check_argo_apps(apps[:1] + [o for o in objs if o["kind"] == "AppProject"], root=tmp_path)
+    errors = checks.check_argo_apps(apps[:1] + [o for o in objs if o["kind"] == "AppProject"], root=tmp_path)
     assert any("does not render" in e for e in errors), errors
 
 
@@ -329,26 +330,26 @@ SCHEMA_CASES = [
 @pytest.mark.parametrize(
     ("obj", "needle"), SCHEMA_CASES, ids=[f"{o['apiVersion']}-{n}" for o, n in SCHEMA_CASES]
 )
-def test_schema_check_fails(obj: vm.Obj, needle: str) -> None:
-    errors = vm.schema_errors(obj)
+def test_schema_check_fails(obj: tree.Obj, needle: str) -> None:
+    errors = schemas.schema_errors(obj)
     assert any(needle in e for e in errors), errors
 
 
 def test_crds_dir_setting_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRDS_DIR", str(tmp_path))
-    assert vm.crds_dir() == tmp_path
+    assert schemas.crds_dir() == tmp_path
     kafka = find(env_copy("gke"), "Kafka", "votes")
-    assert "no schema" in vm.schema_errors(kafka, vm.crd_schemas(tmp_path))[0]
+    assert "no schema" in schemas.schema_errors(kafka, schemas.crd_schemas(tmp_path))[0]
     with pytest.raises(FileNotFoundError):
-        vm.crd_schemas(tmp_path / "absent")
+        schemas.crd_schemas(tmp_path / "absent")
 
 
-def env_of(name: str) -> Callable[[list[vm.Obj]], list[vm.Obj]]:
+def env_of(name: str) -> Callable[[list[tree.Obj]], list[tree.Obj]]:
     return lambda objs: container(objs, "Deployment", name).setdefault("env", [])
 
 
 def add_secret_env(name: str, secret: str) -> Mutation:
-    def mutate(objs: list[vm.Obj]) -> None:
+    def mutate(objs: list[tree.Obj]) -> None:
         ref = {"secretKeyRef": {"name": secret, "key": "password"}}
         env_of(name)(objs).append({"name": "X_PASSWORD", "valueFrom": ref})
 
@@ -356,14 +357,14 @@ def add_secret_env(name: str, secret: str) -> Mutation:
 
 
 def without_env(kind: str, name: str, variable: str) -> Mutation:
-    def mutate(objs: list[vm.Obj]) -> None:
+    def mutate(objs: list[tree.Obj]) -> None:
         box = container(objs, kind, name)
         box["env"] = [e for e in box["env"] if e["name"] != variable]
 
     return mutate
 
 
-def redis_password_in_args(objs: list[vm.Obj]) -> None:
+def redis_password_in_args(objs: list[tree.Obj]) -> None:
     redis = container(objs, "StatefulSet", "redis")
     redis["env"].append(
         {"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "redis-auth", "key": "password"}}}
@@ -371,17 +372,17 @@ def redis_password_in_args(objs: list[vm.Obj]) -> None:
     redis["command"], redis["args"] = ["redis-server"], ["--requirepass", "$(REDIS_PASSWORD)"]
 
 
-def dns_to_kube_dns_only(objs: list[vm.Obj]) -> None:
+def dns_to_kube_dns_only(objs: list[tree.Obj]) -> None:
     rule = find(objs, "NetworkPolicy", "allow-dns")["spec"]["egress"][0]
     rule["to"] = [peer for peer in rule["to"] if "ipBlock" not in peer]
 
 
-def plain_config_map(objs: list[vm.Obj]) -> None:
+def plain_config_map(objs: list[tree.Obj]) -> None:
     find(objs, "ConfigMap", "votemon-config")["metadata"]["name"] = "votemon-config"
     pod(objs)["containers"][0]["envFrom"][0]["configMapRef"]["name"] = "votemon-config"
 
 
-def pod_monitoring(objs: list[vm.Obj]) -> None:
+def pod_monitoring(objs: list[tree.Obj]) -> None:
     objs.append(
         {
             "apiVersion": "monitoring.googleapis.com/v1",
@@ -395,7 +396,7 @@ def pod_monitoring(objs: list[vm.Obj]) -> None:
     )
 
 
-def open_to_gmp(objs: list[vm.Obj]) -> None:
+def open_to_gmp(objs: list[tree.Obj]) -> None:
     find(objs, "NetworkPolicy", "grpc-server")["spec"]["ingress"].append(
         {
             "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gmp-system"}}}],
@@ -404,74 +405,79 @@ def open_to_gmp(objs: list[vm.Obj]) -> None:
     )
 
 
-RUNTIME_CASES: list[tuple[str, Callable[[list[vm.Obj]], list[str]], Mutation, str]] = [
+RUNTIME_CASES: list[tuple[str, Callable[[list[tree.Obj]], list[str]], Mutation, str]] = [
     (
         "keep-alive",
-        vm.check_front_drain,
+        checks.check_front_drain,
         set_in(lambda o: find(o, "ConfigMap", "votemon-config"), "data.KEEP_ALIVE_TIMEOUT_SECONDS", "75"),
         "keep-alive 75",
     ),
-    ("preStop", vm.check_front_drain, set_in(front, "lifecycle", None), "no preStop"),
+    ("preStop", checks.check_front_drain, set_in(front, "lifecycle", None), "no preStop"),
     (
         "grace period",
-        vm.check_front_drain,
+        checks.check_front_drain,
         set_in(pod, "terminationGracePeriodSeconds", 29),
         "terminationGracePeriodSeconds 29",
     ),
-    ("dns cloud dns", vm.check_dns_egress, dns_to_kube_dns_only, "169.254.169.254 (Cloud DNS) on UDP"),
-    ("dns nodelocal", vm.check_dns_egress, dns_to_kube_dns_only, "169.254.20.10 (NodeLocal DNSCache) on TCP"),
+    ("dns cloud dns", checks.check_dns_egress, dns_to_kube_dns_only, "169.254.169.254 (Cloud DNS) on UDP"),
+    (
+        "dns nodelocal",
+        checks.check_dns_egress,
+        dns_to_kube_dns_only,
+        "169.254.20.10 (NodeLocal DNSCache) on TCP",
+    ),
     (
         "dns kube-dns",
-        vm.check_dns_egress,
+        checks.check_dns_egress,
         set_in(lambda o: find(o, "NetworkPolicy", "allow-dns"), "spec.egress", []),
         "kube-dns pods",
     ),
     (
         "refresh",
-        vm.check_secret_rotation,
+        checks.check_secret_rotation,
         set_in(lambda o: find(o, "ExternalSecret", "mongodb-auth"), "spec.refreshPolicy", "Periodic"),
         "ExternalSecret/mongodb-auth: refreshPolicy Periodic",
     ),
     (
         "password argv",
-        vm.check_secret_rotation,
+        checks.check_secret_rotation,
         redis_password_in_args,
         "secret REDIS_PASSWORD on the command line",
     ),
-    ("grafana log", vm.check_grafana, without_env("Deployment", "grafana", "GF_LOG_MODE"), "GF_LOG_MODE"),
+    ("grafana log", checks.check_grafana, without_env("Deployment", "grafana", "GF_LOG_MODE"), "GF_LOG_MODE"),
     (
         "grafana apps",
-        vm.check_grafana,
+        checks.check_grafana,
         without_env("Deployment", "grafana", "GF_PLUGINS_DISABLE_PLUGINS"),
         "grafana-lokiexplore-app",
     ),
     (
         "grafana preinstall",
-        vm.check_grafana,
+        checks.check_grafana,
         lambda o: env_of("grafana")(o).append({"name": "GF_PLUGINS_PREINSTALL_DISABLED", "value": "true"}),
         "drops GF_PLUGINS_PREINSTALL_SYNC",
     ),
     (
         "config rollout",
-        vm.check_config_rollout,
+        checks.check_config_rollout,
         plain_config_map,
         "Deployment/front: ConfigMap/votemon-config is not generated",
     ),
     (
         "credentials front",
-        vm.check_credentials,
+        checks.check_credentials,
         add_secret_env("front", "redis-auth"),
         "Deployment/front: gets Secret/redis-auth",
     ),
     (
         "credentials grpc",
-        vm.check_credentials,
+        checks.check_credentials,
         add_secret_env("grpc-server", "mongodb-auth"),
         "Deployment/grpc-server: gets Secret/mongodb-auth",
     ),
     (
         "spread",
-        vm.check_spread,
+        checks.check_spread,
         set_in(
             lambda o: find(o, "Deployment", "results")["spec"]["template"]["spec"],
             "topologySpreadConstraints",
@@ -481,13 +487,13 @@ RUNTIME_CASES: list[tuple[str, Callable[[list[vm.Obj]], list[str]], Mutation, st
     ),
     (
         "rack",
-        vm.check_spread,
+        checks.check_spread,
         set_in(lambda o: find(o, "Kafka", "votes")["spec"]["kafka"], "rack", None),
         "Kafka/votes: no rack",
     ),
     (
         "gmp",
-        vm.check_gmp,
+        checks.check_gmp,
         pod_monitoring,
         "PodMonitoring/grpc-server scrapes port metrics, closed to gmp-system",
     ),
@@ -498,7 +504,7 @@ RUNTIME_CASES: list[tuple[str, Callable[[list[vm.Obj]], list[str]], Mutation, st
     ("name", "check", "mutate", "needle"), RUNTIME_CASES, ids=[c[0] for c in RUNTIME_CASES]
 )
 def test_runtime_check_fails(
-    name: str, check: Callable[[list[vm.Obj]], list[str]], mutate: Mutation, needle: str
+    name: str, check: Callable[[list[tree.Obj]], list[str]], mutate: Mutation, needle: str
 ) -> None:
     test_env_check_fails(name, check, mutate, needle)
 
@@ -507,7 +513,7 @@ def test_gmp_check_passes_once_the_port_is_open_to_gmp_system() -> None:
     objs = env_copy("gke")
     pod_monitoring(objs)
     open_to_gmp(objs)
-    assert vm.check_gmp(objs) == []
+    assert checks.check_gmp(objs) == []
 
 
 def test_runtime_rules_fail_on_the_tree_before_issue_12(tmp_path: Path) -> None:
@@ -521,6 +527,6 @@ def test_runtime_rules_fail_on_the_tree_before_issue_12(tmp_path: Path) -> None:
         check=True,
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)
-    objs = vm.env_objects("gke", root=tmp_path)
-    failing = {label for label, check in vm.env_checks("gke").items() if check(objs)}
-    assert failing == (set(vm.RUNTIME_CHECKS) | set(vm.GKE_RUNTIME_CHECKS)) - {"gmp"}
+    objs = tree.env_objects("gke", root=tmp_path)
+    failing = {label for label, check in checks.env_checks("gke").items() if check(objs)}
+    assert failing == (set(checks.RUNTIME_CHECKS) | set(checks.GKE_RUNTIME_CHECKS)) - {"gmp"}

@@ -9,9 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-import validate_manifests as vm
 
 from tests.gitops.gitops_support import REPO, by_key
+from votemon.gitops.tree import Obj, render, render_uncached
 
 GKE = Path("overlays/gke")
 
@@ -32,16 +32,16 @@ def edit_one_line(file: Path, pattern: str, replace: str) -> None:
     file.write_text(new)
 
 
-def changed_objects(tree: Path) -> dict[tuple[str, str], tuple[vm.Obj, vm.Obj]]:
-    before = by_key(vm.render(REPO / GKE))
-    after = by_key(vm.render_uncached(tree / GKE))
+def changed_objects(tree: Path) -> dict[tuple[str, str], tuple[Obj, Obj]]:
+    before = by_key(render(REPO / GKE))
+    after = by_key(render_uncached(tree / GKE))
     assert before.keys() == after.keys()
     return {key: (before[key], after[key]) for key in before if before[key] != after[key]}
 
 
 @pytest.mark.parametrize("deployment", ["front", "grpc-server", "results"])
 def test_replica_change_changes_exactly_that_deployment(tree: Path, deployment: str) -> None:
-    current = by_key(vm.render(REPO / GKE))[("Deployment", deployment)]["spec"]["replicas"]
+    current = by_key(render(REPO / GKE))[("Deployment", deployment)]["spec"]["replicas"]
     edit_one_line(
         tree / GKE / "kustomization.yaml",
         rf"^(- count: ){current}(\n  name: {deployment})$",

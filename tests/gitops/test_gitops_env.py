@@ -7,32 +7,32 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import argocd_root_app
 import pytest
-import validate_manifests as vm
 
 from tests.gitops.gitops_support import REPO, by_key, container, find
+from votemon.gitops import checks, root_app, tree
+from votemon.gitops.checks import schemas
 
-ENV_CHECKS = [(env, name, check) for env in vm.ENVS for name, check in vm.env_checks(env).items()]
+ENV_CHECKS = [(env, name, check) for env in tree.ENVS for name, check in checks.env_checks(env).items()]
 
 
 @pytest.mark.parametrize(("env", "name", "check"), ENV_CHECKS, ids=[f"{e}-{n}" for e, n, _ in ENV_CHECKS])
 def test_environment_passes(env: str, name: str, check: Callable[[list[Any]], list[str]]) -> None:
-    assert check(vm.env_objects(env)) == [], name
+    assert check(tree.env_objects(env)) == [], name
 
 
-@pytest.mark.parametrize("env", vm.ENVS)
+@pytest.mark.parametrize("env", tree.ENVS)
 def test_argo_children_point_at_rendering_paths(env: str) -> None:
-    assert vm.check_argo_apps(list(vm.render(REPO / "apps" / env))) == []
+    assert checks.check_argo_apps(list(tree.render(REPO / "apps" / env))) == []
 
 
-@pytest.mark.parametrize("env", vm.ENVS)
+@pytest.mark.parametrize("env", tree.ENVS)
 def test_root_app_of_apps(env: str) -> None:
-    root = argocd_root_app.root_app(env, repo=None, without_operators=False)
-    assert vm.schema_errors(root) == []
+    root = root_app.root_app(env, repo=None, without_operators=False)
+    assert schemas.schema_errors(root) == []
     assert (root["metadata"]["name"], root["spec"]["source"]["path"]) == (f"so1-p2-{env}", f"apps/{env}")
     assert "kustomize" not in root["spec"]["source"], "the repository in git: nothing to patch"
-    projects = {o["metadata"]["name"] for o in vm.render(REPO / "apps" / env) if o["kind"] == "AppProject"}
+    projects = {o["metadata"]["name"] for o in tree.render(REPO / "apps" / env) if o["kind"] == "AppProject"}
     assert root["spec"]["project"] in projects
     assert root["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
 
@@ -44,38 +44,38 @@ def test_environments_differ_only_in_their_paths_and_their_own_charts() -> None:
     apps = {
         env: {
             (o["kind"], o["metadata"]["name"]): json.dumps(o, sort_keys=True).replace(f"/{env}", "/<env>")
-            for o in vm.render(REPO / "apps" / env)
+            for o in tree.render(REPO / "apps" / env)
         }
-        for env in vm.ENVS
+        for env in tree.ENVS
     }
     dev, gke = apps["dev"], apps["gke"]
     assert dev.keys() - gke.keys() == {("Application", "metrics-server")}
     assert gke.keys() - dev.keys() == {("Application", "keda")}
     assert [key for key in dev.keys() & gke.keys() if dev[key] != gke[key]] == []
-    paths = {str(path.relative_to(REPO)) for path in vm.app_paths("gke")}
+    paths = {str(path.relative_to(REPO)) for path in tree.app_paths("gke")}
     assert paths == {"overlays/gke", "overlays/gke/data", "overlays/gke/observability"}
 
 
-@pytest.mark.parametrize("env", vm.ENVS)
+@pytest.mark.parametrize("env", tree.ENVS)
 def test_sync_waves_operator_then_data_then_pipeline_then_grafana(env: str) -> None:
-    apps = by_key(vm.render(REPO / "apps" / env))
+    apps = by_key(tree.render(REPO / "apps" / env))
     wave = {
         name: int(app["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
         for (kind, name), app in apps.items()
         if kind == "Application"
     }
     assert wave["strimzi-operator"] < wave["data"] < wave["pipeline"] < wave["observability"]
-    kinds = {o["kind"] for o in vm.render(REPO / apps[("Application", "data")]["spec"]["source"]["path"])}
+    kinds = {o["kind"] for o in tree.render(REPO / apps[("Application", "data")]["spec"]["source"]["path"])}
     assert {"Kafka", "KafkaNodePool", "KafkaTopic", "StatefulSet"} <= kinds
-    grafana = vm.render(REPO / apps[("Application", "observability")]["spec"]["source"]["path"])
+    grafana = tree.render(REPO / apps[("Application", "observability")]["spec"]["source"]["path"])
     assert ("Deployment", "grafana") in by_key(grafana)
 
 
-@pytest.mark.parametrize("env", vm.ENVS)
+@pytest.mark.parametrize("env", tree.ENVS)
 def test_autoscaler_owns_consumer_replicas_and_argo_ignores_them(env: str) -> None:
-    objs = vm.env_objects(env)
+    objs = tree.env_objects(env)
     assert "replicas" not in find(objs, "Deployment", "consumer")["spec"]
-    apps = by_key(vm.render(REPO / "apps" / env))
+    apps = by_key(tree.render(REPO / "apps" / env))
     pipeline = apps[("Application", "pipeline")]["spec"]
     assert {
         "group": "apps",
@@ -99,16 +99,16 @@ def test_autoscaler_owns_consumer_replicas_and_argo_ignores_them(env: str) -> No
 
 
 def test_strimzi_operator_is_a_pinned_chart_with_server_side_apply() -> None:
-    for env in vm.ENVS:
-        app = by_key(vm.render(REPO / "apps" / env))[("Application", "strimzi-operator")]["spec"]
+    for env in tree.ENVS:
+        app = by_key(tree.render(REPO / "apps" / env))[("Application", "strimzi-operator")]["spec"]
         assert app["source"]["chart"] == "strimzi-kafka-operator"
         assert "ServerSideApply=true" in app["syncPolicy"]["syncOptions"]
-        assert app["destination"]["namespace"] == vm.NAMESPACE
+        assert app["destination"]["namespace"] == tree.NAMESPACE
 
 
 def test_kafka_is_strimzi_v1_kraft_4_3() -> None:
-    for env in vm.ENVS:
-        objs = vm.env_objects(env)
+    for env in tree.ENVS:
+        objs = tree.env_objects(env)
         kafka = find(objs, "Kafka", "votes")
         assert kafka["apiVersion"] == "kafka.strimzi.io/v1"
         assert kafka["spec"]["kafka"]["version"].startswith("4.3.")
@@ -121,32 +121,32 @@ def test_kafka_is_strimzi_v1_kraft_4_3() -> None:
 
 
 def test_public_path_grpc_reaches_the_front() -> None:
-    ingress = find(vm.env_objects("dev"), "Ingress", "front")["spec"]
+    ingress = find(tree.env_objects("dev"), "Ingress", "front")["spec"]
     assert ingress["ingressClassName"] == "nginx"
     path = ingress["rules"][0]["http"]["paths"][0]
     assert (path["path"], path["backend"]["service"]["name"]) == ("/grpc", "front")
-    route = find(vm.env_objects("gke"), "HTTPRoute", "front")["spec"]["rules"][0]
+    route = find(tree.env_objects("gke"), "HTTPRoute", "front")["spec"]["rules"][0]
     assert route["matches"][0]["path"]["value"] == "/grpc"
     assert route["backendRefs"][0]["name"] == "front"
 
 
 def test_images_are_pinned_per_environment() -> None:
-    gke = container(vm.env_objects("gke"), "Deployment", "front")["image"]
-    dev = container(vm.env_objects("dev"), "Deployment", "front")["image"]
+    gke = container(tree.env_objects("gke"), "Deployment", "front")["image"]
+    dev = container(tree.env_objects("dev"), "Deployment", "front")["image"]
     assert gke.startswith("ghcr.io/so1-p2/votemon:") or "@sha256:" in gke
     assert dev != gke
     assert dev.startswith("ghcr.io/so1-p2/votemon:dev")
 
 
 def test_namespace_enforces_restricted_pod_security() -> None:
-    for env in vm.ENVS:
-        labels = find(vm.env_objects(env), "Namespace", vm.NAMESPACE)["metadata"]["labels"]
+    for env in tree.ENVS:
+        labels = find(tree.env_objects(env), "Namespace", tree.NAMESPACE)["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 def test_redis_and_mongodb_require_authentication() -> None:
-    for env in vm.ENVS:
-        objs = vm.env_objects(env)
+    for env in tree.ENVS:
+        objs = tree.env_objects(env)
         redis = container(objs, "StatefulSet", "redis")
         # requirepass comes from the mounted Secret into a config file, never onto the command line
         (script,) = redis["args"]

@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import validate_manifests as vm
-from pinned_kustomize import kustomize
-
 from tests.gitops.gitops_support import REPO
+from votemon.gitops import tree
+from votemon.gitops.kustomize import kustomize
 
 VERSIONS = REPO / "cluster" / "versions.env"
 CRDS_README = REPO / "schemas" / "crds" / "README.md"
@@ -30,7 +29,7 @@ def pinned(name: str) -> str:
 def chart_versions(env: str) -> dict[str, str]:
     return {
         app["spec"]["source"]["chart"]: str(app["spec"]["source"]["targetRevision"])
-        for app in vm.render(REPO / "apps" / env)
+        for app in tree.render(REPO / "apps" / env)
         if app["kind"] == "Application" and app["spec"]["source"].get("chart")
     }
 
@@ -52,7 +51,7 @@ def test_the_pinned_kustomize_renders() -> None:
 
 def test_the_crd_schemas_are_those_of_the_installed_versions() -> None:
     recorded = crd_versions()
-    for env in vm.ENVS:
+    for env in tree.ENVS:
         charts = chart_versions(env)
         assert recorded["strimzi"] == {charts["strimzi-kafka-operator"]}, env
         assert recorded["external"] == {f"v{charts['external-secrets']}"}, env
@@ -68,8 +67,12 @@ def test_every_crd_file_is_recorded() -> None:
 
 
 def test_volume_claim_templates_render_in_one_form() -> None:
-    for env in vm.ENVS:
-        for obj in vm.env_objects(env):
+    for env in tree.ENVS:
+        for obj in tree.env_objects(env):
             if obj["kind"] == "StatefulSet":
                 for template in obj["spec"].get("volumeClaimTemplates", []):
-                    assert set(template["metadata"]) == {"name"}, (env, vm.name_of(obj), template["metadata"])
+                    assert set(template["metadata"]) == {"name"}, (
+                        env,
+                        tree.name_of(obj),
+                        template["metadata"],
+                    )

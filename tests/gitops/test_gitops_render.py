@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import validate_manifests as vm
 
 from tests.gitops.gitops_support import REPO
+from votemon.gitops import checks, tree
+from votemon.gitops.checks import schemas
 
-DIRS = vm.kustomization_dirs()
+DIRS = tree.kustomization_dirs()
 IDS = [str(p.relative_to(REPO)) for p in DIRS]
 COMPONENTS = {
     "namespace",
@@ -32,7 +33,7 @@ COMPONENTS = {
 def test_layout_has_a_base_per_component_and_both_overlays() -> None:
     rendered = {str(p.relative_to(REPO)) for p in DIRS}
     assert {f"base/{c}" for c in COMPONENTS} <= rendered
-    for env in vm.ENVS:
+    for env in tree.ENVS:
         assert {
             f"overlays/{env}",
             f"overlays/{env}/data",
@@ -43,26 +44,26 @@ def test_layout_has_a_base_per_component_and_both_overlays() -> None:
 
 @pytest.mark.parametrize("path", DIRS, ids=IDS)
 def test_renders_and_passes_schemas(path: Path) -> None:
-    objs = list(vm.render(path))
+    objs = list(tree.render(path))
     assert objs, f"{path} renders nothing"
-    assert vm.check_schemas(objs) == []
+    assert checks.check_schemas(objs) == []
 
 
 @pytest.mark.parametrize("path", DIRS, ids=IDS)
 def test_pods_follow_restricted_security_with_probes_and_resources(path: Path) -> None:
-    assert vm.check_pod_security(list(vm.render(path))) == []
+    assert checks.check_pod_security(list(tree.render(path))) == []
 
 
 def test_no_secret_is_committed() -> None:
-    objs = [o for path in DIRS for o in vm.render(path)]
-    assert [vm.name_of(o) for o in objs if o["kind"] == "Secret"] == []
+    objs = [o for path in DIRS for o in tree.render(path)]
+    assert [tree.name_of(o) for o in objs if o["kind"] == "Secret"] == []
     for config in (o for o in objs if o["kind"] == "ConfigMap"):
         for key, value in config.get("data", {}).items():
-            assert "PASSWORD" not in key.upper(), f"{vm.name_of(config)}: {key}"
-            assert "password:" not in value.replace("password: $REDIS_PASSWORD", ""), vm.name_of(config)
+            assert "PASSWORD" not in key.upper(), f"{tree.name_of(config)}: {key}"
+            assert "password:" not in value.replace("password: $REDIS_PASSWORD", ""), tree.name_of(config)
 
 
 def test_kubernetes_version_is_one_kubernetes_validate_ships() -> None:
     obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {}}
-    assert vm.schema_errors(obj) == []
-    assert vm.K8S_VERSION.startswith("1.35")
+    assert schemas.schema_errors(obj) == []
+    assert schemas.K8S_VERSION.startswith("1.35")

@@ -1,9 +1,10 @@
 """Print the root app-of-apps for an environment, pointed at the repository Argo CD should sync.
 
-    scripts/argocd_root_app.py dev --repo git://127.0.0.1:19418/votemon.git [--without-operators]
+    scripts/gitops root-app dev --repo git://127.0.0.1:19418/votemon.git [--without-operators]
 
-The root comes from git (apps/root/app-of-apps.yaml, one for every environment: this script puts the
-environment's name in, as apps/<env>/environment.yaml does for the children). Everything else is
+The root comes from git (apps/root/app-of-apps.yaml, one for every environment: this command puts the
+environment's name in, as apps/<env>/environment.yaml does for the children, and the repository and
+revision of apps/base/repository.yaml, as its replacements do for the children). Everything else is
 derived from the same source, through the root's own Kustomize patches, so no file is edited and
 nothing is copied by hand:
 - with --repo other than the one in git (a fork, the local git server): the root and every child
@@ -21,7 +22,9 @@ import sys
 from typing import Any
 
 import yaml
-from validate_manifests import ENVS, REPO, render  # the project's pinned kustomize, as Argo CD runs it
+
+from votemon.gitops import REPO
+from votemon.gitops.tree import ENVS, render, repository
 
 # Where apps/root/app-of-apps.yaml names the environment (in the root's name and the path it syncs).
 ENVIRONMENT = "<env>"
@@ -36,7 +39,8 @@ def root_app(environment: str, repo: str | None, without_operators: bool) -> dic
     source = root["spec"]["source"]
     for fields, key in ((root["metadata"], "name"), (source, "path")):
         fields[key] = fields[key].replace(ENVIRONMENT, environment)
-    upstream = source["repoURL"]
+    upstream = repository().url
+    source["repoURL"], source["targetRevision"] = upstream, repository().revision
     children = render(REPO / source["path"])
     patches: list[dict[str, Any]] = []
     if repo is not None and repo != upstream:

@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Point the overlays (gke and dev) and the Cloud Run service files at a new votemon image.
 
-    scripts/delivery/bump_image.py --new-name REGISTRY/votemon --digest sha256:...   (what CI does)
-    scripts/delivery/bump_image.py --new-name ghcr.io/me/votemon --tag 0.1.0        (by hand)
+    scripts/gitops bump-image --new-name REGISTRY/votemon --digest sha256:...   (what CI does)
+    scripts/gitops bump-image --new-name ghcr.io/me/votemon --tag 0.1.0        (by hand)
 
 In each overlay it runs ``kustomize edit set image votemon=NEW@DIGEST`` (or ``NEW:TAG``). In every
 ``cloudrun/*.yaml`` it sets the ``image`` of the containers whose image is votemon (ruamel.yaml's
@@ -18,7 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gitops import REPO, Manifests, kustomize_edit, yaml_files
+from votemon.gitops import REPO
+from votemon.gitops.edit import Manifests, kustomize_edit, yaml_files
+from votemon.gitops.tree import ENVS
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 TAG = re.compile(r"^[\w][\w.-]{0,127}$")
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--overlay",
         nargs="+",
-        default=["overlays/gke", "overlays/dev"],
+        default=[f"overlays/{env}" for env in ENVS],
         help="overlay directories (default: both environments, so that each runs an image CI built)",
     )
     parser.add_argument("--cloudrun-dir", default="cloudrun", help="Cloud Run service files (if present)")

@@ -8,10 +8,9 @@ import io
 from pathlib import Path
 from typing import Any
 
-from pinned_kustomize import kustomize
 from ruamel.yaml import YAML
 
-REPO = Path(__file__).resolve().parents[2]
+from votemon.gitops.kustomize import kustomize
 
 
 def kustomize_edit(overlay: Path, *args: str) -> bool:

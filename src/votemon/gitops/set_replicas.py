@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Change how many pods a votemon component runs in an overlay (default overlays/gke).
 
-    scripts/delivery/set_replicas.py front 3
-    scripts/delivery/set_replicas.py consumer 2 --max 12     (autoscaled: sets the bounds)
+    scripts/gitops set-replicas front 3
+    scripts/gitops set-replicas consumer 2 --max 12     (autoscaled: sets the bounds)
 
 A Deployment (front, grpc-server, results) gets ``kustomize edit set replicas NAME=COUNT`` in the
 overlay. An autoscaled component (the consumer: a KEDA ``ScaledObject`` in gke, a
@@ -19,9 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gitops import REPO, Manifests, kustomize_edit, yaml_files
+from votemon.gitops import REPO
+from votemon.gitops.edit import Manifests, kustomize_edit, yaml_files
+from votemon.gitops.tree import SERVICES
 
-COMPONENTS = ("front", "grpc-server", "consumer", "results")
 AUTOSCALED = frozenset({"consumer"})
 BOUNDS = {
     "ScaledObject": ("minReplicaCount", "maxReplicaCount"),
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("component", choices=COMPONENTS)
+    parser.add_argument("component", choices=SERVICES)
     parser.add_argument("count", type=int, help="replicas (autoscaled: the minimum)")
     parser.add_argument("--max", type=int, dest="high", help="autoscaled only: the maximum")
     parser.add_argument("--root", type=Path, default=REPO, help="repository")

@@ -1,16 +1,14 @@
-#!/usr/bin/env python3
 """The rendered diff of a change, per Argo CD Application and environment: what Argo CD would apply
-at BASE against what it would apply at HEAD, both rendered with the pinned `kustomize build`
-(pinned_kustomize.py).
+at BASE against what it would apply at HEAD, both rendered with the pinned `kustomize build`.
 
-    scripts/delivery/diff_rendered.py --base main                  # BASE against the working tree
-    scripts/delivery/diff_rendered.py --base origin/main --head HEAD --output "$GITHUB_STEP_SUMMARY"
+    scripts/gitops diff --base main                  # BASE against the working tree (make diff)
+    scripts/gitops diff --base origin/main --head HEAD --output "$GITHUB_STEP_SUMMARY"
 
 Per environment (apps/<env>): the root app-of-apps itself (apps/<env>), then every child
 Application with a git path; Cloud Run's `cloudrun/*.yaml` are one more entry. A git REF is
 checked out with `git worktree add --detach` in a temporary directory and removed afterwards.
-Prints Markdown: one ```diff block per entry that changed, or a line saying nothing did. Only the
-standard library, so that a bare runner can run it.
+Prints Markdown: one ```diff block per entry that changed, or a line saying nothing did. The
+environments and their Applications' paths come from each tree's own apps/ (votemon.gitops.tree).
 """
 
 from __future__ import annotations
@@ -25,12 +23,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from pinned_kustomize import kustomize
+import yaml
 
-ENVS = ("dev", "gke")
-KIND = re.compile(r"^kind: (\S+)$", re.MULTILINE)
-NAME = re.compile(r"^metadata:\n(?:  (?!name:).*\n|    .*\n)*  name: (\S+)$", re.MULTILINE)
-SOURCE_PATH = re.compile(r"^  source:\n(?:    (?!path:).*\n|      .*\n)*    path: (\S+)$", re.MULTILINE)
+from votemon.gitops import REPO, tree
+from votemon.gitops.kustomize import kustomize
 
 
 def documents(text: str) -> list[str]:
@@ -39,8 +35,8 @@ def documents(text: str) -> list[str]:
     docs = [doc.strip("\n") + "\n" for doc in re.split(r"^---\n", text, flags=re.MULTILINE) if doc.strip()]
 
     def key(doc: str) -> tuple[str, str]:
-        kind, name = KIND.search(doc), NAME.search(doc)
-        return (kind.group(1) if kind else "", name.group(1) if name else "")
+        obj = yaml.load(doc, Loader=tree.LOADER) or {}  # noqa: S506 - LOADER is a safe loader
+        return (str(obj.get("kind", "")), str(obj.get("metadata", {}).get("name", "")))
 
     return sorted(docs, key=key)
 
@@ -48,15 +44,11 @@ def documents(text: str) -> list[str]:
 def rendered(root: Path) -> dict[str, list[str]]:
     """'<env>/<application>' (and 'cloudrun') -> the documents Argo CD (or gcloud) applies."""
     out: dict[str, list[str]] = {}
-    for env in ENVS:
-        if not (root / "apps" / env / "kustomization.yaml").is_file():
-            continue
-        apps = documents(kustomize("build", root / "apps" / env))
-        out[f"{env}/(root: apps/{env})"] = apps
-        for app in apps:
-            kind, name, path = KIND.search(app), NAME.search(app), SOURCE_PATH.search(app)
-            if kind and kind.group(1) == "Application" and name and path:
-                out[f"{env}/{name.group(1)}"] = documents(kustomize("build", root / path.group(1)))
+    for env in tree.environments(root):
+        out[f"{env}/(root: apps/{env})"] = documents(kustomize("build", root / "apps" / env))
+        for app in tree.applications(env, root):
+            path = root / app["spec"]["source"]["path"]
+            out[f"{env}/{app['metadata']['name']}"] = documents(kustomize("build", path))
     cloudrun = sorted((root / "cloudrun").glob("*.yaml"))
     if cloudrun:
         out["cloudrun"] = documents("\n---\n".join(p.read_text() for p in cloudrun))
@@ -70,13 +62,13 @@ def checkout(repo: Path, ref: str | None) -> Iterator[Path]:
         yield repo
         return
     with tempfile.TemporaryDirectory(prefix="diff-rendered-") as tmp:
-        tree = Path(tmp) / "tree"
+        worktree = Path(tmp) / "tree"
         git = ["git", "-C", str(repo)]
-        subprocess.run([*git, "worktree", "add", "--quiet", "--detach", str(tree), ref], check=True)  # noqa: S603
+        subprocess.run([*git, "worktree", "add", "--quiet", "--detach", str(worktree), ref], check=True)  # noqa: S603
         try:
-            yield tree
+            yield worktree
         finally:
-            subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=True)  # noqa: S603
+            subprocess.run([*git, "worktree", "remove", "--force", str(worktree)], check=True)  # noqa: S603
 
 
 def diff(base: dict[str, list[str]], head: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -104,13 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="main", help="git ref of the base (default main)")
     parser.add_argument("--head", default=None, help="git ref of the head (default: the working tree)")
-    parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[2])
+    parser.add_argument("--repo", type=Path, default=REPO)
     parser.add_argument("--output", type=Path, default=None, help="append the Markdown here")
     args = parser.parse_args(argv)
-    with checkout(args.repo, args.base) as tree:
-        base = rendered(tree)
-    with checkout(args.repo, args.head) as tree:
-        head = rendered(tree)
+    with checkout(args.repo, args.base) as worktree:
+        base = rendered(worktree)
+    with checkout(args.repo, args.head) as worktree:
+        head = rendered(worktree)
     report = markdown(diff(base, head), args.base, args.head or "working tree")
     if args.output:
         with args.output.open("a", encoding="utf-8") as out:
