@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.gitops.gitops_support import REPO, by_key
-from votemon.gitops.tree import Obj, render, render_uncached
+from votemon.gitops.tree import SERVICES, Obj, render, render_uncached
 
 GKE = Path("overlays/gke")
 
@@ -58,7 +58,7 @@ def test_replica_change_changes_exactly_that_deployment(tree: Path, deployment: 
 def test_image_bump_changes_only_the_votemon_images(tree: Path) -> None:
     edit_one_line(tree / GKE / "kustomization.yaml", r"^(  newTag: ).*$", r"\g<1>9.9.9")
     changed = changed_objects(tree)
-    assert set(changed) == {("Deployment", n) for n in ("front", "grpc-server", "consumer", "results")}
+    assert set(changed) == {("Deployment", n) for n in SERVICES}
     for pair in changed.values():
         old, new = copy.deepcopy(pair)
         image = new["spec"]["template"]["spec"]["containers"][0].pop("image")

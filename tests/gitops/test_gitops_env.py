@@ -53,7 +53,7 @@ def test_environments_differ_only_in_their_paths_and_their_own_charts() -> None:
     assert gke.keys() - dev.keys() == {("Application", "keda")}
     assert [key for key in dev.keys() & gke.keys() if dev[key] != gke[key]] == []
     paths = {str(path.relative_to(REPO)) for path in tree.app_paths("gke")}
-    assert paths == {"overlays/gke", "overlays/gke/data", "overlays/gke/observability"}
+    assert paths == {"overlays/gke", "overlays/gke/data", "overlays/observability"}
 
 
 @pytest.mark.parametrize("env", tree.ENVS)
@@ -94,8 +94,11 @@ def test_autoscaler_owns_consumer_replicas_and_argo_ignores_them(env: str) -> No
         assert (scaled["minReplicaCount"], scaled["maxReplicaCount"]) == (2, 5)
         trigger = scaled["triggers"][0]
         assert trigger["type"] == "kafka"
-        assert trigger["metadata"]["consumerGroup"] == "vote-counter"
-        assert trigger["metadata"]["topic"] == "votes-submitted"
+        # KEDA reads the consumer's own group and topic from its environment (votemon-config).
+        config = find(objs, "ConfigMap", "votemon-config")["data"]
+        assert config[trigger["metadata"]["consumerGroupFromEnv"]] == "vote-counter"
+        assert config[trigger["metadata"]["topicFromEnv"]] == "votes-submitted"
+        assert config[trigger["metadata"]["bootstrapServersFromEnv"]].startswith("votes-kafka-bootstrap.")
 
 
 def test_strimzi_operator_is_a_pinned_chart_with_server_side_apply() -> None:

@@ -32,14 +32,10 @@ COMPONENTS = {
 
 def test_layout_has_a_base_per_component_and_both_overlays() -> None:
     rendered = {str(p.relative_to(REPO)) for p in DIRS}
-    assert {f"base/{c}" for c in COMPONENTS} <= rendered
+    assert {f"base/{c}" for c in COMPONENTS} | {"overlays/observability"} <= rendered
+    assert set(tree.ENVS) == {"dev", "gke"}
     for env in tree.ENVS:
-        assert {
-            f"overlays/{env}",
-            f"overlays/{env}/data",
-            f"overlays/{env}/observability",
-            f"apps/{env}",
-        } <= rendered
+        assert {f"overlays/{env}", f"overlays/{env}/data", f"apps/{env}"} <= rendered
 
 
 @pytest.mark.parametrize("path", DIRS, ids=IDS)
