@@ -2,7 +2,7 @@
 # Installs the pinned kustomize (cluster/versions.env: what Argo CD's repo-server renders with) where
 # every renderer of the manifests runs it from (votemon.gitops.kustomize): built once by
 # cluster/build.sh into the cache that clones share, linked into .local/bin. Called by
-# scripts/install-tools.sh (`make install`) and scripts/delivery/install-tools.sh (the workflows).
+# scripts/install-tools.sh (`make install`) and .github/actions/tools (every CI job).
 # Needs go; a second run only checks what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -194,7 +194,7 @@ def test_runtime_lock_is_the_tests_locked_set() -> None:
 
 def test_every_workflow_installs_kustomize_with_the_project_script() -> None:
     """The pinned kustomize is installed in one way (scripts/install-kustomize.sh, through
-    `make install` or scripts/delivery/install-tools.sh), never inline in a workflow."""
+    `make install` or the tools action), never inline in a workflow."""
     inline = [
         f"{path.name}: {name}"
         for path in sorted(WORKFLOWS.glob("*.yml"))
@@ -227,3 +227,22 @@ def test_pull_requests_get_the_rendered_diff_in_their_summary() -> None:
     assert '--output "$GITHUB_STEP_SUMMARY"' in script
     checkout = next(step for step in job["steps"] if step.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0, "the base branch must be fetched"
+
+
+def test_every_job_sets_up_its_tools_with_the_one_action() -> None:
+    """Python, Go and the pinned tools come from .github/actions/tools in every job (one setup, Go
+    from cluster/versions.env), never from a job's own setup-python or setup-go."""
+    own = [
+        f"{path.name}: {name}"
+        for path in sorted(WORKFLOWS.glob("*.yml"))
+        for name, job in load(path)["jobs"].items()
+        for step in job.get("steps", [])
+        if step.get("uses", "").startswith(("actions/setup-python@", "actions/setup-go@"))
+    ]
+    assert own == []
+    action = load(REPO / ".github" / "actions" / "tools" / "action.yml")
+    steps = action["runs"]["steps"]
+    go = next(step for step in steps if step.get("uses", "").startswith("actions/setup-go@"))
+    assert go["with"]["go-version"] == "${{ steps.versions.outputs.go }}"
+    assert "source cluster/versions.env" in steps[0]["run"]
+    assert "GO_VERSION=" in (REPO / "cluster" / "versions.env").read_text()
