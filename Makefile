@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Every Python tree the linters and mypy --strict check.
-PY_TREES := src tests bench scripts loadtest
+PY_TREES := src tests bench loadtest
 export PATH := $(CURDIR)/.local/bin:$(PATH)
 
 help: ## list the targets
