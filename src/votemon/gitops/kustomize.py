@@ -15,6 +15,10 @@ from pathlib import Path
 from votemon.gitops import REPO
 
 
+class KustomizeMissing(SystemExit):
+    """The pinned kustomize is not installed: every command stops with this message, not a traceback."""
+
+
 def pinned_version(root: Path = REPO) -> str:
     """KUSTOMIZE_VERSION from cluster/versions.env, the one place it is written."""
     text = (root / "cluster" / "versions.env").read_text(encoding="utf-8")
@@ -41,7 +45,7 @@ def binary() -> Path:
     for candidate in candidates:
         if version_of(candidate) == wanted:
             return candidate
-    raise FileNotFoundError(
+    raise KustomizeMissing(
         f"kustomize {wanted} is neither in {local} nor on the PATH: run `make install` "
         "(scripts/install-kustomize.sh), or `. cluster/env.sh` where the cluster's tools are built"
     )
