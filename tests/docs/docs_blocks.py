@@ -38,6 +38,11 @@ class Block:
     def name(self) -> str:
         return f"{self.path.relative_to(ROOT)}:{self.line}"
 
+    @staticmethod
+    def id_of(block: Block) -> str:
+        """A pytest id: where the block starts."""
+        return block.name
+
     def filled(self) -> str:
         """The block with each placeholder replaced by a plain word, as a reader would."""
         return PLACEHOLDER.sub(lambda match: "PLACEHOLDER_" + match[1].upper().replace("-", "_"), self.text)

