@@ -3,14 +3,13 @@ feeds a bad object) and expects the check to name it."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.gitops.gitops_support import REPO, container, env_copy, find
+from tests.gitops.gitops_support import REPO, argo_copy, container, env_copy, find
 from votemon.gitops import checks, tree
 from votemon.gitops.checks import schemas
 
@@ -249,7 +248,7 @@ ARGO_CASES: list[tuple[str, Mutation, str]] = [
 
 @pytest.mark.parametrize(("name", "mutate", "needle"), ARGO_CASES, ids=[c[0] for c in ARGO_CASES])
 def test_argo_check_fails(name: str, mutate: Mutation, needle: str) -> None:
-    objs = copy.deepcopy(list(tree.render(REPO / "apps" / "gke")))
+    objs = argo_copy("gke")
     mutate(objs)
     errors = checks.check_argo_apps(objs)
     assert any(needle in e for e in errors), (name, errors)
@@ -258,7 +257,7 @@ def test_argo_check_fails(name: str, mutate: Mutation, needle: str) -> None:
 def test_argo_path_that_does_not_render_fails(tmp_path: Path) -> None:
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
-    objs = list(tree.render(REPO / "apps" / "gke"))
+    objs = argo_copy("gke")
     apps = [
         dict(o, spec=dict(o["spec"], source=dict(o["spec"]["source"], path="broken")))
         for o in objs
