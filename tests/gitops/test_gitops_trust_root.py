@@ -47,7 +47,7 @@ def test_a_root_app_syncs_no_project(env: str) -> None:
     assert not any(o["kind"] == "AppProject" for o in tree.render(REPO / root["spec"]["source"]["path"]))
 
 
-Mutation = Callable[[list[Obj]], None]
+Mutation = Callable[[list[Obj]], object]
 
 
 def spec(name: str) -> Callable[[list[Obj]], Obj]:
