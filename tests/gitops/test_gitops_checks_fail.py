@@ -11,7 +11,8 @@ import pytest
 
 from tests.gitops.gitops_support import REPO, argo_copy, container, env_copy, find
 from votemon.gitops import checks, tree
-from votemon.gitops.checks import schemas
+from votemon.gitops.checks import pods, schemas
+from votemon.gitops.objects import pod_templates
 
 Mutation = Callable[[list[tree.Obj]], None]
 
@@ -81,14 +82,32 @@ def test_pod_security_fails(needle: str) -> None:
         ("ghcr.io/so1-p2/votemon", "no tag"),
         ("ghcr.io/so1-p2/votemon:latest", "latest"),
         ("localhost:5000/x", "no tag"),
+        ("docker.io/library/redis:8.2.4-alpine", "third party's"),
+        ("redis@sha256:" + "0" * 64, "third party's"),
+        ("quay.io/prometheus/prometheus:v3.7.3@sha256:" + "0" * 63, "third party's"),
     ],
 )
 def test_images_fail(image: str, needle: str) -> None:
     objs = env_copy("gke")
     front(objs)["image"] = image
     assert any(needle in e for e in checks.check_images(objs))
-    front(objs)["image"] = "ghcr.io/so1-p2/votemon@sha256:" + "0" * 64
-    assert checks.check_images(objs) == []
+    for pinned in (
+        "ghcr.io/so1-p2/votemon@sha256:" + "0" * 64,
+        "localhost:5000/redis:8.2.4@sha256:" + "a" * 64,
+    ):
+        front(objs)["image"] = pinned
+        assert checks.check_images(objs) == []
+
+
+def test_images_awaiting_a_digest_are_exactly_those_still_pinned_by_tag() -> None:
+    """The follow-up list (docs/security.md) names only images in use: it shrinks as digests land."""
+    in_use = {
+        c["image"]
+        for env in tree.ENVS
+        for _, template in pod_templates(tree.env_objects(env))
+        for c in template["spec"].get("initContainers", []) + template["spec"]["containers"]
+    }
+    assert in_use >= pods.AWAITING_DIGEST, pods.AWAITING_DIGEST - in_use
 
 
 def svc(name: str) -> Callable[[list[tree.Obj]], tree.Obj]:
