@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Bootstraps Argo CD onto this repository with the argocd CLI, as an operator does (README, GitOps):
 # the trust root (the AppProjects, apps/projects, and Argo CD's RBAC, apps/argocd: applied here, never
-# synced from git), then the root app-of-apps; everything else follows from git. On gke, its last step
-# turns on Google sign-in and disables the shared admin account (docs/security.md).
+# synced from git), then the root app-of-apps; everything else follows from git. On a real gke
+# cluster its last step turns on Google sign-in and disables the shared admin account
+# (docs/security.md); the local cluster (--without-operators) keeps its admin.
 #   scripts/argocd-bootstrap.sh dev|gke [--without-operators]
 # Needs the argocd CLI logged in (argocd login) and kubectl pointing at the same cluster.
 #   VOTEMON_REPO_URL      the repository Argo CD syncs: the one setting a fork (or the local
 #                         cluster's git server) changes; default: the one in apps/base/repository.yaml
-#   ARGOCD_URL, ARGOCD_OIDC_CLIENT_ID   gke only: Argo CD's external URL and its OAuth client id
+#   ARGOCD_URL, ARGOCD_OIDC_CLIENT_ID   gke (not --without-operators): Argo CD's URL, OAuth client id
 #   --without-operators   for a cluster that cannot reach the operators' Helm charts (the local one):
 #                         their Applications are left out of the root, their CRDs are installed from
 #                         schemas/crds, and the root does not wait on each wave's health (the data
@@ -16,7 +17,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 environment=${1:?usage: $0 dev|gke [--without-operators]}
 options=("${@:2}")
-if [[ $environment == gke ]] && [[ -z ${ARGOCD_URL:-} || -z ${ARGOCD_OIDC_CLIENT_ID:-} ]]; then
+local_cluster=false
+[[ " ${options[*]} " == *" --without-operators "* ]] && local_cluster=true
+# A real gke cluster ends with Google sign-in and no admin account; the local one keeps its admin.
+sso=false
+[[ $environment == gke && $local_cluster == false ]] && sso=true
+if [[ $sso == true ]] && [[ -z ${ARGOCD_URL:-} || -z ${ARGOCD_OIDC_CLIENT_ID:-} ]]; then
   echo "$0 gke: set ARGOCD_URL and ARGOCD_OIDC_CLIENT_ID (Google sign-in replaces the admin account; docs/security.md)" >&2
   exit 2
 fi
@@ -27,7 +33,7 @@ root = yaml.safe_load(sys.stdin)
 print(root["metadata"]["name"], root["spec"]["source"]["repoURL"])' <<<"$manifest")
 say() { printf '>> %s\n' "$*"; }
 
-if [[ " ${options[*]} " == *" --without-operators "* ]]; then
+if [[ $local_cluster == true ]]; then
   for other in $(argocd app list --project so1-p2-bootstrap -o name); do
     other=${other#argocd/}
     if [[ $other != "$app" ]]; then
@@ -57,7 +63,7 @@ say "root app $app from $repo"
 argocd app create --upsert -f <(printf '%s\n' "$manifest")
 argocd app wait "$app" --sync --health --timeout "${ARGOCD_WAIT_SECONDS:-600}"
 argocd app list
-if [[ $environment == gke ]]; then
+if [[ $sso == true ]]; then
   say "Google sign-in on, the shared admin account off (this CLI session ends here)"
   "$root/scripts/gitops" trust-root --sso-url "$ARGOCD_URL" --sso-client-id "$ARGOCD_OIDC_CLIENT_ID" |
     kubectl apply --server-side --field-manager=votemon-trust-root-sso -f - >/dev/null
