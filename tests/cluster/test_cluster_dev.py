@@ -12,7 +12,6 @@ import yaml
 from tests.cluster.cluster_support import (
     CHILD_PATHS,
     CHILDREN,
-    NAMESPACE,
     SERVICES,
     Cluster,
     GitCheckout,
@@ -236,95 +235,3 @@ def test_argocd_renders_what_the_project_renders(dev: Cluster, app: str) -> None
 def test_the_argocd_cli_sees_synced_and_no_diff(dev: Cluster, app: str) -> None:
     assert "Synced to" in dev.argocd("app", "get", app)
     assert dev.argocd("app", "diff", app) == ""
-
-
-# -- the trust root (docs/security.md): what a commit under apps/ or a system path cannot do --------
-
-ROGUE = "rogue"
-
-
-def write(checkout: GitCheckout, path: str, obj: Obj) -> None:
-    target = checkout.path / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(yaml.safe_dump(obj))
-    checkout.git("add", path)
-
-
-def refused(cluster: Cluster, app: str) -> Obj:
-    """The Application's status once Argo CD has said that something is not permitted by its project."""
-
-    def check() -> Obj:
-        status: Obj = cluster.application(app).get("status", {})
-        assert "not permitted" in json.dumps(status), status.get("conditions") or status.get("operationState")
-        return status
-
-    eventually(lambda: cluster.refresh(app), timeout=240)  # the Application may not exist yet
-    return eventually(check, timeout=240)
-
-
-def absent(cluster: Cluster, kind: str, namespace: str) -> None:
-    names = [o["metadata"]["name"] for o in cluster.items(kind, namespace=namespace)]
-    assert ROGUE not in names, f"{kind}/{ROGUE} was created"
-
-
-def test_a_commit_under_apps_can_neither_add_a_project_nor_sync_through_default(
-    dev: Cluster, checkout: GitCheckout
-) -> None:
-    default = dev.get("appprojects.argoproj.io", "default", namespace="argocd")["spec"]
-    assert not default.get("sourceRepos") and not default.get("destinations"), default
-    project = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "AppProject",
-        "metadata": {"name": ROGUE, "namespace": "argocd"},
-        "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}]},
-    }
-    write(checkout, "apps/dev/rogue-project.yaml", project)
-    checkout.run("kustomize", "edit", "add", "resource", "rogue-project.yaml", within="apps/dev")
-    checkout.commit_and_push("a project from git")
-    refused(dev, "so1-p2-dev")
-    absent(dev, "appprojects.argoproj.io", "argocd")
-
-    checkout.run("kustomize", "edit", "remove", "resource", "rogue-project.yaml", within="apps/dev")
-    checkout.git("rm", "-q", "apps/dev/rogue-project.yaml")
-    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": ROGUE}, "data": {"a": "b"}}
-    write(checkout, "rogue/configmap.yaml", config_map)
-    write(checkout, "rogue/kustomization.yaml", {"resources": ["configmap.yaml"], "namespace": NAMESPACE})
-    application = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {
-            "name": ROGUE,
-            "namespace": "argocd",
-            "annotations": {"argocd.argoproj.io/sync-wave": "9"},
-        },
-        "spec": {
-            "project": "default",
-            "source": {"repoURL": dev.env["VOTEMON_REPO_URL"], "targetRevision": "main", "path": ROGUE},
-            "destination": {"namespace": NAMESPACE},
-        },
-    }
-    write(checkout, "apps/dev/rogue-application.yaml", application)
-    checkout.run("kustomize", "edit", "add", "resource", "rogue-application.yaml", within="apps/dev")
-    checkout.commit_and_push("an Application in project default")
-    refused(dev, ROGUE)
-    absent(dev, "configmaps", NAMESPACE)
-
-
-def test_a_cluster_wide_kind_in_the_systems_path_is_refused(dev: Cluster, checkout: GitCheckout) -> None:
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": ROGUE},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": NAMESPACE}],
-    }
-    pipeline = CHILD_PATHS["dev"]["pipeline"]
-    write(checkout, f"{pipeline}/rogue-binding.yaml", binding)
-    checkout.run("kustomize", "edit", "add", "resource", "rogue-binding.yaml", within=pipeline)
-    checkout.commit_and_push("cluster-admin from the system's path")
-    refused(dev, "pipeline")
-    names = [
-        o["metadata"]["name"]
-        for o in json.loads(dev.kubectl("get", "clusterrolebindings", "-o", "json"))["items"]
-    ]
-    assert ROGUE not in names
