@@ -103,14 +103,6 @@ PROJECT_CASES: list[tuple[str, Mutation, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("name", "mutate", "needle"), PROJECT_CASES, ids=[c[0] for c in PROJECT_CASES])
-def test_a_wide_project_fails(name: str, mutate: Mutation, needle: str) -> None:
-    objs = projects()
-    mutate(objs)
-    errors = checks.check_projects(objs)
-    assert any(needle in e for e in errors), (name, errors)
-
-
 def test_an_application_in_default_or_a_synced_project_or_config_fails() -> None:
     apps = copy.deepcopy(list(tree.render(REPO / "apps" / "gke")))
     find(apps, "Application", "pipeline")["spec"]["project"] = "default"
@@ -162,11 +154,21 @@ ACCESS_CASES: list[tuple[str, Mutation, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("name", "mutate", "needle"), ACCESS_CASES, ids=[c[0] for c in ACCESS_CASES])
-def test_wide_argocd_access_fails(name: str, mutate: Mutation, needle: str) -> None:
-    objs = access()
+Check = Callable[[list[Obj]], list[str]]
+CASES: list[tuple[Check, Callable[[], list[Obj]], tuple[str, Mutation, str]]] = [
+    *((checks.check_projects, projects, case) for case in PROJECT_CASES),
+    *((checks.check_argocd_access, access, case) for case in ACCESS_CASES),
+]
+
+
+@pytest.mark.parametrize(("check", "objects", "case"), CASES, ids=[c[2][0] for c in CASES])
+def test_a_wide_project_or_argocd_access_fails(
+    check: Check, objects: Callable[[], list[Obj]], case: tuple[str, Mutation, str]
+) -> None:
+    name, mutate, needle = case
+    objs = objects()
     mutate(objs)
-    errors = checks.check_argocd_access(objs)
+    errors = check(objs)
     assert any(needle in e for e in errors), (name, errors)
 
 

@@ -11,7 +11,7 @@ ROOT_PROJECT = "so1-p2-bootstrap"
 ROOT_KINDS = [{"group": "argoproj.io", "kind": "Application"}]
 EVERYTHING = {"group": "*", "kind": "*"}
 # Argo CD's own configuration: never in a synced tree (it would let a commit change who may do what).
-ARGOCD_CONFIG = {"argocd-cm", "argocd-rbac-cm", "argocd-secret", "argocd-cmd-params-cm"}
+ARGOCD_CONFIG_OBJECTS = {"argocd-cm", "argocd-rbac-cm", "argocd-secret", "argocd-cmd-params-cm"}
 
 
 def _wildcards(project: Obj) -> list[str]:
@@ -65,7 +65,7 @@ def check_not_synced(apps: list[Obj]) -> list[str]:
         f"{name_of(obj)}: synced from git; the bootstrap applies the trust root (apps/projects, apps/argocd)"
         for obj in apps
         if obj["kind"] == "AppProject"
-        or (obj["kind"] in {"ConfigMap", "Secret"} and obj["metadata"]["name"] in ARGOCD_CONFIG)
+        or (obj["kind"] in {"ConfigMap", "Secret"} and obj["metadata"]["name"] in ARGOCD_CONFIG_OBJECTS)
     ]
     errors.extend(
         f"{name_of(app)}: in project default (allowed nothing): name a project of its own"
