@@ -16,7 +16,6 @@
 #   CLUSTER_SUBNET   subnet of the nodes and the ILBs      so1-p2-gke       (CLUSTER_RANGE 10.10.0.0/20)
 #   CLOUDRUN_SUBNET  Cloud Run Direct VPC egress subnet    so1-p2-cloudrun  (CLOUDRUN_RANGE 10.8.0.0/26)
 #   REDIS_ILB_IP     reserved internal IP of redis-internal    10.10.0.50
-#   MONGODB_ILB_IP   reserved internal IP of mongodb-internal  10.10.0.51
 #   AR_REPO          Artifact Registry repository          so1-p2 (the images workflow pushes there)
 #   GITHUB_REPO      the GitHub repository whose workflows deploy   so1-p2/votemon
 # `configure` replaces upstream's values by these, once, on a fresh fork; commit the result.
@@ -35,14 +34,14 @@ CLUSTER_RANGE=${CLUSTER_RANGE:-10.10.0.0/20}
 CLOUDRUN_SUBNET=${CLOUDRUN_SUBNET:-so1-p2-cloudrun}
 CLOUDRUN_RANGE=${CLOUDRUN_RANGE:-10.8.0.0/26}
 REDIS_ILB_IP=${REDIS_ILB_IP:-10.10.0.50}
-MONGODB_ILB_IP=${MONGODB_ILB_IP:-10.10.0.51}
 AR_REPO=${AR_REPO:-so1-p2}
 GITHUB_REPO=${GITHUB_REPO:-so1-p2/votemon}
 
 CLUSTER=so1-p2
 RESULTS_SA="so1-p2-results@$PROJECT.iam.gserviceaccount.com"
 IMAGE="$REGION-docker.pkg.dev/$PROJECT/$AR_REPO/votemon:bootstrap"
-DATASTORE_SECRETS=(so1-p2-redis-password so1-p2-mongodb-username so1-p2-mongodb-password)
+# The only secret the results service reads: it never opens MongoDB, so it gets no Mongo credential.
+RESULTS_SECRETS=(so1-p2-redis-password)
 RESULTS_SERVICE=votemon-results
 # CI's identities: one service account per workflow, each trusted only for its own workflow file on
 # main (the deploy also only in the `production` environment, whose reviewers approve it).
@@ -89,7 +88,6 @@ configure() {
   replace "so1-p2-cloudrun" "$CLOUDRUN_SUBNET" "${overlays[@]}"
   replace "10.8.0.0/26" "$CLOUDRUN_RANGE" "${overlays[@]}"
   replace "loadBalancerIP: 10.10.0.50" "loadBalancerIP: $REDIS_ILB_IP" overlays/gke/data/internal-lb.yaml
-  replace "loadBalancerIP: 10.10.0.51" "loadBalancerIP: $MONGODB_ILB_IP" overlays/gke/data/internal-lb.yaml
 }
 
 gcp() {
@@ -113,22 +111,18 @@ gcp() {
     --workload-pool="$PROJECT.svc.id.goog" --enable-dataplane-v2 --gateway-api=standard \
     --machine-type=e2-standard-4 --num-nodes=1
   run gcloud container clusters get-credentials "$CLUSTER" --region="$REGION"
-  # Fixed addresses for the two internal load balancers (loadBalancerIP in internal-lb.yaml)...
+  # A fixed address for Redis's internal load balancer (loadBalancerIP in internal-lb.yaml)...
   run gcloud compute addresses create so1-p2-redis-ilb --region="$REGION" --subnet="$CLUSTER_SUBNET" \
     --addresses="$REDIS_ILB_IP"
-  run gcloud compute addresses create so1-p2-mongodb-ilb --region="$REGION" --subnet="$CLUSTER_SUBNET" \
-    --addresses="$MONGODB_ILB_IP"
-  # ...and the names Cloud Run uses for them (REDIS_URL, MONGO_URI in cloudrun/results.yaml).
+  # ...and the name Cloud Run uses for it (REDIS_URL in cloudrun/results.yaml).
   run gcloud dns managed-zones create votemon-internal --dns-name=votemon.internal. \
     --visibility=private --networks="$NETWORK" --description="so1-p2 internal load balancers"
   run gcloud dns record-sets create redis.votemon.internal. --zone=votemon-internal --type=A \
     --ttl=300 --rrdatas="$REDIS_ILB_IP"
-  run gcloud dns record-sets create mongodb.votemon.internal. --zone=votemon-internal --type=A \
-    --ttl=300 --rrdatas="$MONGODB_ILB_IP"
-  # Cloud Run's runtime identity, allowed to read exactly its three secrets (README step 2 creates them).
+  # Cloud Run's runtime identity, allowed to read exactly its one secret (README step 2 creates it).
   run gcloud iam service-accounts create so1-p2-results --display-name="so1-p2 results (Cloud Run)"
   local secret
-  for secret in "${DATASTORE_SECRETS[@]}"; do
+  for secret in "${RESULTS_SECRETS[@]}"; do
     run gcloud secrets add-iam-policy-binding "$secret" --member="serviceAccount:$RESULTS_SA" \
       --role=roles/secretmanager.secretAccessor
   done
