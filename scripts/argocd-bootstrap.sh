@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Bootstraps Argo CD onto this repository with the argocd CLI, as an operator does (README, GitOps):
-# the root project, then the root app-of-apps; everything else follows from git.
+# the trust root (the AppProjects, apps/projects, and Argo CD's RBAC, apps/argocd: applied here, never
+# synced from git), then the root app-of-apps; everything else follows from git. On a real gke
+# cluster its last step turns on Google sign-in and disables the shared admin account
+# (docs/security.md); the local cluster (--without-operators) keeps its admin.
 #   scripts/argocd-bootstrap.sh dev|gke [--without-operators]
 # Needs the argocd CLI logged in (argocd login) and kubectl pointing at the same cluster.
 #   VOTEMON_REPO_URL      the repository Argo CD syncs: the one setting a fork (or the local
 #                         cluster's git server) changes; default: the one in apps/base/repository.yaml
+#   ARGOCD_URL, ARGOCD_OIDC_CLIENT_ID   gke (not --without-operators): Argo CD's URL, OAuth client id
 #   --without-operators   for a cluster that cannot reach the operators' Helm charts (the local one):
 #                         their Applications are left out of the root, their CRDs are installed from
 #                         schemas/crds, and the root does not wait on each wave's health (the data
@@ -13,6 +17,15 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 environment=${1:?usage: $0 dev|gke [--without-operators]}
 options=("${@:2}")
+local_cluster=false
+[[ " ${options[*]} " == *" --without-operators "* ]] && local_cluster=true
+# A real gke cluster ends with Google sign-in and no admin account; the local one keeps its admin.
+sso=false
+[[ $environment == gke && $local_cluster == false ]] && sso=true
+if [[ $sso == true ]] && [[ -z ${ARGOCD_URL:-} || -z ${ARGOCD_OIDC_CLIENT_ID:-} ]]; then
+  echo "$0 gke: set ARGOCD_URL and ARGOCD_OIDC_CLIENT_ID (Google sign-in replaces the admin account; docs/security.md)" >&2
+  exit 2
+fi
 manifest=$("$root/scripts/gitops" root-app "$environment" ${VOTEMON_REPO_URL:+--repo "$VOTEMON_REPO_URL"} \
   "${options[@]}")
 read -r app repo < <("$root/.venv/bin/python" -c 'import sys, yaml
@@ -20,7 +33,7 @@ root = yaml.safe_load(sys.stdin)
 print(root["metadata"]["name"], root["spec"]["source"]["repoURL"])' <<<"$manifest")
 say() { printf '>> %s\n' "$*"; }
 
-if [[ " ${options[*]} " == *" --without-operators "* ]]; then
+if [[ $local_cluster == true ]]; then
   for other in $(argocd app list --project so1-p2-bootstrap -o name); do
     other=${other#argocd/}
     if [[ $other != "$app" ]]; then
@@ -40,12 +53,19 @@ else
     --from-file=resource.customizations.health.argoproj.io_Application="$root/apps/root/application-health.lua" |
     kubectl apply --server-side --field-manager=votemon-bootstrap -f - >/dev/null
 fi
-say "project so1-p2-bootstrap (allows $repo)"
-argocd proj create --upsert -f "$root/apps/projects/bootstrap.yaml"
-if ! argocd proj get so1-p2-bootstrap -o json | grep -qF "\"$repo\""; then
-  argocd proj add-source so1-p2-bootstrap "$repo"
-fi
+say "trust root: projects (allowing $repo), default restricted, RBAC"
+"$root/scripts/gitops" trust-root ${VOTEMON_REPO_URL:+--repo "$VOTEMON_REPO_URL"} |
+  kubectl apply --server-side --force-conflicts --field-manager=votemon-trust-root -f - >/dev/null
+# A root of an earlier version synced the projects from git: they are no longer its to prune.
+kubectl -n argocd annotate appprojects --all argocd.argoproj.io/tracking-id- >/dev/null
+kubectl -n argocd label appprojects --all app.kubernetes.io/instance- >/dev/null
 say "root app $app from $repo"
 argocd app create --upsert -f <(printf '%s\n' "$manifest")
 argocd app wait "$app" --sync --health --timeout "${ARGOCD_WAIT_SECONDS:-600}"
 argocd app list
+if [[ $sso == true ]]; then
+  say "Google sign-in on, the shared admin account off (this CLI session ends here)"
+  "$root/scripts/gitops" trust-root --sso-url "$ARGOCD_URL" --sso-client-id "$ARGOCD_OIDC_CLIENT_ID" |
+    kubectl apply --server-side --field-manager=votemon-trust-root-sso -f - >/dev/null
+  kubectl -n argocd delete secret argocd-initial-admin-secret --ignore-not-found >/dev/null
+fi

@@ -4,6 +4,7 @@
 #
 #   scripts/gcp-bootstrap.sh configure   rewrite every placeholder in apps/, overlays/, cloudrun/
 #   scripts/gcp-bootstrap.sh gcp         create the network, cluster, addresses, DNS, accounts, image
+#   scripts/gcp-bootstrap.sh ci          CI's identities (after the first deploy of the service)
 #   DRY_RUN=1 scripts/gcp-bootstrap.sh … print the commands (and files) instead of changing anything
 #
 # Placeholders a fork sets (environment variables; the defaults are upstream's values):
@@ -15,8 +16,8 @@
 #   CLUSTER_SUBNET   subnet of the nodes and the ILBs      so1-p2-gke       (CLUSTER_RANGE 10.10.0.0/20)
 #   CLOUDRUN_SUBNET  Cloud Run Direct VPC egress subnet    so1-p2-cloudrun  (CLOUDRUN_RANGE 10.8.0.0/26)
 #   REDIS_ILB_IP     reserved internal IP of redis-internal    10.10.0.50
-#   MONGODB_ILB_IP   reserved internal IP of mongodb-internal  10.10.0.51
 #   AR_REPO          Artifact Registry repository          so1-p2 (the images workflow pushes there)
+#   GITHUB_REPO      the GitHub repository whose workflows deploy   so1-p2/votemon
 # `configure` replaces upstream's values by these, once, on a fresh fork; commit the result.
 set -euo pipefail
 
@@ -33,13 +34,20 @@ CLUSTER_RANGE=${CLUSTER_RANGE:-10.10.0.0/20}
 CLOUDRUN_SUBNET=${CLOUDRUN_SUBNET:-so1-p2-cloudrun}
 CLOUDRUN_RANGE=${CLOUDRUN_RANGE:-10.8.0.0/26}
 REDIS_ILB_IP=${REDIS_ILB_IP:-10.10.0.50}
-MONGODB_ILB_IP=${MONGODB_ILB_IP:-10.10.0.51}
 AR_REPO=${AR_REPO:-so1-p2}
+GITHUB_REPO=${GITHUB_REPO:-so1-p2/votemon}
 
 CLUSTER=so1-p2
 RESULTS_SA="so1-p2-results@$PROJECT.iam.gserviceaccount.com"
 IMAGE="$REGION-docker.pkg.dev/$PROJECT/$AR_REPO/votemon:bootstrap"
-DATASTORE_SECRETS=(so1-p2-redis-password so1-p2-mongodb-username so1-p2-mongodb-password)
+# The only secret the results service reads: it never opens MongoDB, so it gets no Mongo credential.
+RESULTS_SECRETS=(so1-p2-redis-password)
+RESULTS_SERVICE=votemon-results
+# CI's identities: one service account per workflow, each trusted only for its own workflow file on
+# main (the deploy also only in the `production` environment, whose reviewers approve it).
+IMAGES_SA="so1-p2-ci-images@$PROJECT.iam.gserviceaccount.com"
+DEPLOY_SA="so1-p2-ci-deploy@$PROJECT.iam.gserviceaccount.com"
+WIF_POOL=github
 
 run() {
   if [[ $DRY_RUN == 1 ]]; then
@@ -80,7 +88,6 @@ configure() {
   replace "so1-p2-cloudrun" "$CLOUDRUN_SUBNET" "${overlays[@]}"
   replace "10.8.0.0/26" "$CLOUDRUN_RANGE" "${overlays[@]}"
   replace "loadBalancerIP: 10.10.0.50" "loadBalancerIP: $REDIS_ILB_IP" overlays/gke/data/internal-lb.yaml
-  replace "loadBalancerIP: 10.10.0.51" "loadBalancerIP: $MONGODB_ILB_IP" overlays/gke/data/internal-lb.yaml
 }
 
 gcp() {
@@ -104,22 +111,18 @@ gcp() {
     --workload-pool="$PROJECT.svc.id.goog" --enable-dataplane-v2 --gateway-api=standard \
     --machine-type=e2-standard-4 --num-nodes=1
   run gcloud container clusters get-credentials "$CLUSTER" --region="$REGION"
-  # Fixed addresses for the two internal load balancers (loadBalancerIP in internal-lb.yaml)...
+  # A fixed address for Redis's internal load balancer (loadBalancerIP in internal-lb.yaml)...
   run gcloud compute addresses create so1-p2-redis-ilb --region="$REGION" --subnet="$CLUSTER_SUBNET" \
     --addresses="$REDIS_ILB_IP"
-  run gcloud compute addresses create so1-p2-mongodb-ilb --region="$REGION" --subnet="$CLUSTER_SUBNET" \
-    --addresses="$MONGODB_ILB_IP"
-  # ...and the names Cloud Run uses for them (REDIS_URL, MONGO_URI in cloudrun/results.yaml).
+  # ...and the name Cloud Run uses for it (REDIS_URL in cloudrun/results.yaml).
   run gcloud dns managed-zones create votemon-internal --dns-name=votemon.internal. \
     --visibility=private --networks="$NETWORK" --description="so1-p2 internal load balancers"
   run gcloud dns record-sets create redis.votemon.internal. --zone=votemon-internal --type=A \
     --ttl=300 --rrdatas="$REDIS_ILB_IP"
-  run gcloud dns record-sets create mongodb.votemon.internal. --zone=votemon-internal --type=A \
-    --ttl=300 --rrdatas="$MONGODB_ILB_IP"
-  # Cloud Run's runtime identity, allowed to read exactly its three secrets (README step 2 creates them).
+  # Cloud Run's runtime identity, allowed to read exactly its one secret (README step 2 creates it).
   run gcloud iam service-accounts create so1-p2-results --display-name="so1-p2 results (Cloud Run)"
   local secret
-  for secret in "${DATASTORE_SECRETS[@]}"; do
+  for secret in "${RESULTS_SECRETS[@]}"; do
     run gcloud secrets add-iam-policy-binding "$secret" --member="serviceAccount:$RESULTS_SA" \
       --role=roles/secretmanager.secretAccessor
   done
@@ -129,11 +132,57 @@ gcp() {
   echo "first image: $IMAGE (set it in cloudrun/results.yaml, or run the images workflow)"
 }
 
+# The workflow file's identity in GitHub's OIDC token (job_workflow_ref), on main.
+workflow_ref() { echo "$GITHUB_REPO/.github/workflows/$1@refs/heads/main"; }
+
+# Workload Identity Federation for GitHub Actions: the provider accepts a token only from this
+# repository's main branch and only from the two workflows that deploy, the cloudrun one only in
+# the `production` environment; each workflow may impersonate its own service account, which holds
+# the narrowest role on the one resource it touches (docs/security.md).
+ci_identity() {
+  local number=${PROJECT_NUMBER:-}
+  if [[ -z $number ]]; then
+    if [[ $DRY_RUN == 1 ]]; then number="<number>"; else
+      number=$(gcloud projects describe "$PROJECT" --format='value(projectNumber)')
+    fi
+  fi
+  local images deploy condition pool
+  images=$(workflow_ref images.yml)
+  deploy=$(workflow_ref cloudrun.yml)
+  condition="assertion.repository == '$GITHUB_REPO' && assertion.ref == 'refs/heads/main' && ("
+  condition+="assertion.job_workflow_ref == '$images' || (assertion.job_workflow_ref == '$deploy'"
+  condition+=" && assertion.sub == 'repo:$GITHUB_REPO:environment:production'))"
+  pool="principalSet://iam.googleapis.com/projects/$number/locations/global/workloadIdentityPools/$WIF_POOL"
+  run gcloud iam workload-identity-pools create "$WIF_POOL" --location=global
+  run gcloud iam workload-identity-pools providers create-oidc github --location=global \
+    --workload-identity-pool="$WIF_POOL" --issuer-uri=https://token.actions.githubusercontent.com \
+    --attribute-mapping=google.subject=assertion.sub,attribute.repository=assertion.repository,attribute.job_workflow_ref=assertion.job_workflow_ref \
+    --attribute-condition="$condition"
+  run gcloud iam service-accounts create so1-p2-ci-images --display-name="so1-p2 CI: images workflow"
+  run gcloud iam service-accounts create so1-p2-ci-deploy --display-name="so1-p2 CI: cloudrun workflow"
+  run gcloud iam service-accounts add-iam-policy-binding "$IMAGES_SA" --role=roles/iam.workloadIdentityUser \
+    --member="$pool/attribute.job_workflow_ref/$images"
+  run gcloud iam service-accounts add-iam-policy-binding "$DEPLOY_SA" --role=roles/iam.workloadIdentityUser \
+    --member="$pool/attribute.job_workflow_ref/$deploy"
+  # images: push (and sign, attest) to the one Artifact Registry repository.
+  run gcloud artifacts repositories add-iam-policy-binding "$AR_REPO" --location="$REGION" \
+    --member="serviceAccount:$IMAGES_SA" --role=roles/artifactregistry.writer
+  # cloudrun: update the one service (run.developer cannot change who may invoke it), running as
+  # its own runtime account.
+  run gcloud run services add-iam-policy-binding "$RESULTS_SERVICE" --region="$REGION" \
+    --member="serviceAccount:$DEPLOY_SA" --role=roles/run.developer
+  run gcloud iam service-accounts add-iam-policy-binding "$RESULTS_SA" \
+    --member="serviceAccount:$DEPLOY_SA" --role=roles/iam.serviceAccountUser
+  echo "set the repository variables GCP_WORKLOAD_IDENTITY_PROVIDER=projects/$number/locations/global/workloadIdentityPools/$WIF_POOL/providers/github,"
+  echo "GCP_IMAGES_SERVICE_ACCOUNT=$IMAGES_SA and GCP_DEPLOY_SERVICE_ACCOUNT=$DEPLOY_SA"
+}
+
 case ${1:-} in
   configure) configure ;;
   gcp) gcp ;;
+  ci) ci_identity ;;
   *)
-    sed -n '2,20p' "$0"
+    sed -n '2,22p' "$0"
     exit 2
     ;;
 esac

@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .local/bin
+# renovate: datasource=go depName=github.com/rhysd/actionlint
 actionlint_version=v1.7.12
 if [[ ! -x .local/bin/actionlint ]]; then
   echo ">> building actionlint $actionlint_version (go install, first run only)"
@@ -19,6 +20,7 @@ scripts/install-kustomize.sh
 debian_packages=(chromium fonts-noto-cjk)
 if [[ ${1:-} == --bench ]]; then
   debian_packages+=(wrk)
+  # renovate: datasource=go depName=github.com/tsenart/vegeta/v12
   vegeta_version=v12.13.0
   vegeta_bin=${XDG_CACHE_HOME:-$HOME/.cache}/votemon/bench/vegeta-$vegeta_version
   if [[ ! -x $vegeta_bin/vegeta ]]; then

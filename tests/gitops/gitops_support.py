@@ -7,7 +7,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from votemon.gitops import tree
+from votemon.gitops import tree, trust_root
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -17,6 +17,12 @@ Obj = dict[str, Any]
 def env_copy(env: str) -> list[Obj]:
     """A private deep copy of an environment's objects, safe to mutate."""
     return copy.deepcopy(tree.env_objects(env))
+
+
+def argo_copy(env: str) -> list[Obj]:
+    """A private deep copy of what Argo CD holds for an environment: the Applications its root syncs
+    (apps/<env>) and the projects the bootstrap applies (apps/projects)."""
+    return copy.deepcopy([*tree.render(REPO / "apps" / env), *trust_root.projects()])
 
 
 def find(objs: list[Obj], kind: str, name: str) -> Obj:

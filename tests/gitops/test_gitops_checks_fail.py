@@ -3,16 +3,16 @@ feeds a bad object) and expects the check to name it."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.gitops.gitops_support import REPO, container, env_copy, find
+from tests.gitops.gitops_support import REPO, argo_copy, container, env_copy, find
 from votemon.gitops import checks, tree
-from votemon.gitops.checks import schemas
+from votemon.gitops.checks import pods, schemas
+from votemon.gitops.objects import pod_templates
 
 Mutation = Callable[[list[tree.Obj]], None]
 
@@ -82,14 +82,32 @@ def test_pod_security_fails(needle: str) -> None:
         ("ghcr.io/so1-p2/votemon", "no tag"),
         ("ghcr.io/so1-p2/votemon:latest", "latest"),
         ("localhost:5000/x", "no tag"),
+        ("docker.io/library/redis:8.2.4-alpine", "third party's"),
+        ("redis@sha256:" + "0" * 64, "third party's"),
+        ("quay.io/prometheus/prometheus:v3.7.3@sha256:" + "0" * 63, "third party's"),
     ],
 )
 def test_images_fail(image: str, needle: str) -> None:
     objs = env_copy("gke")
     front(objs)["image"] = image
     assert any(needle in e for e in checks.check_images(objs))
-    front(objs)["image"] = "ghcr.io/so1-p2/votemon@sha256:" + "0" * 64
-    assert checks.check_images(objs) == []
+    for pinned in (
+        "ghcr.io/so1-p2/votemon@sha256:" + "0" * 64,
+        "localhost:5000/redis:8.2.4@sha256:" + "a" * 64,
+    ):
+        front(objs)["image"] = pinned
+        assert checks.check_images(objs) == []
+
+
+def test_images_awaiting_a_digest_are_exactly_those_still_pinned_by_tag() -> None:
+    """The follow-up list (docs/security.md) names only images in use: it shrinks as digests land."""
+    in_use = {
+        c["image"]
+        for env in tree.ENVS
+        for _, template in pod_templates(tree.env_objects(env))
+        for c in template["spec"].get("initContainers", []) + template["spec"]["containers"]
+    }
+    assert in_use >= pods.AWAITING_DIGEST, pods.AWAITING_DIGEST - in_use
 
 
 def svc(name: str) -> Callable[[list[tree.Obj]], tree.Obj]:
@@ -249,7 +267,7 @@ ARGO_CASES: list[tuple[str, Mutation, str]] = [
 
 @pytest.mark.parametrize(("name", "mutate", "needle"), ARGO_CASES, ids=[c[0] for c in ARGO_CASES])
 def test_argo_check_fails(name: str, mutate: Mutation, needle: str) -> None:
-    objs = copy.deepcopy(list(tree.render(REPO / "apps" / "gke")))
+    objs = argo_copy("gke")
     mutate(objs)
     errors = checks.check_argo_apps(objs)
     assert any(needle in e for e in errors), (name, errors)
@@ -258,7 +276,7 @@ def test_argo_check_fails(name: str, mutate: Mutation, needle: str) -> None:
 def test_argo_path_that_does_not_render_fails(tmp_path: Path) -> None:
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
-    objs = list(tree.render(REPO / "apps" / "gke"))
+    objs = argo_copy("gke")
     apps = [
         dict(o, spec=dict(o["spec"], source=dict(o["spec"]["source"], path="broken")))
         for o in objs

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.gitops.gitops_support import REPO, by_key, container, find
-from votemon.gitops import checks, root_app, tree
+from tests.gitops.gitops_support import REPO, argo_copy, by_key, container, find
+from votemon.gitops import checks, root_app, tree, trust_root
 from votemon.gitops.checks import schemas
 
 ENV_CHECKS = [(env, name, check) for env in tree.ENVS for name, check in checks.env_checks(env).items()]
@@ -23,7 +23,7 @@ def test_environment_passes(env: str, name: str, check: Callable[[list[Any]], li
 
 @pytest.mark.parametrize("env", tree.ENVS)
 def test_argo_children_point_at_rendering_paths(env: str) -> None:
-    assert checks.check_argo_apps(list(tree.render(REPO / "apps" / env))) == []
+    assert checks.check_argo_apps(argo_copy(env)) == []
 
 
 @pytest.mark.parametrize("env", tree.ENVS)
@@ -32,7 +32,7 @@ def test_root_app_of_apps(env: str) -> None:
     assert schemas.schema_errors(root) == []
     assert (root["metadata"]["name"], root["spec"]["source"]["path"]) == (f"so1-p2-{env}", f"apps/{env}")
     assert "kustomize" not in root["spec"]["source"], "the repository in git: nothing to patch"
-    projects = {o["metadata"]["name"] for o in tree.render(REPO / "apps" / env) if o["kind"] == "AppProject"}
+    projects = {o["metadata"]["name"] for o in trust_root.projects()}
     assert root["spec"]["project"] in projects
     assert root["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
 

@@ -8,7 +8,7 @@ import copy
 import shutil
 from pathlib import Path
 
-from tests.gitops.gitops_support import REPO, find
+from tests.gitops.gitops_support import REPO, argo_copy, find
 from votemon.gitops import checks, tree
 
 
@@ -45,7 +45,7 @@ def test_an_empty_network_policy_list_fails() -> None:
 
 
 def test_an_application_without_retry_fails() -> None:
-    objs = copy.deepcopy(list(tree.render(REPO / "apps" / "dev")))
+    objs = argo_copy("dev")
     assert checks.check_argo_apps(objs) == []
     del find(objs, "Application", "pipeline")["spec"]["syncPolicy"]["retry"]
     assert "Application/pipeline: no syncPolicy.retry with a limit and a backoff" in checks.check_argo_apps(
@@ -67,18 +67,16 @@ def test_argo_files_without_namespace_or_a_root_without_retry_fail(tmp_path: Pat
     )
 
 
-def test_deleting_an_application_cannot_take_the_namespace_projects_or_crds_with_it() -> None:
-    apps = copy.deepcopy(list(tree.render(REPO / "apps" / "gke")))
+def test_deleting_an_application_cannot_take_the_namespace_or_crds_with_it() -> None:
+    apps = argo_copy("gke")
     assert checks.check_argo_apps(apps) == []
     find(apps, "Application", "strimzi-operator")["metadata"]["finalizers"] = [
         "resources-finalizer.argocd.argoproj.io"
     ]
-    del find(apps, "AppProject", "so1-p2-bootstrap")["metadata"]["annotations"]
     errors = checks.check_argo_apps(apps)
     assert any(
         e.startswith("Application/strimzi-operator: a chart with a resources-finalizer") for e in errors
     )
-    assert any(e.startswith("AppProject/so1-p2-bootstrap: no sync-options Delete=false") for e in errors)
     objs = gke_data()
     assert checks.check_namespace_kept(objs) == []
     del find(objs, "Namespace", "so1-p2")["metadata"]["annotations"]
@@ -88,7 +86,7 @@ def test_deleting_an_application_cannot_take_the_namespace_projects_or_crds_with
 
 
 def test_a_project_that_syncs_this_repository_cannot_go_cluster_wide() -> None:
-    apps = copy.deepcopy(list(tree.render(REPO / "apps" / "dev")))
+    apps = argo_copy("dev")
     assert checks.check_argo_apps(apps) == []
     whitelist = find(apps, "AppProject", "so1-p2")["spec"]["clusterResourceWhitelist"]
     whitelist.append({"group": "rbac.authorization.k8s.io", "kind": "ClusterRoleBinding"})

@@ -8,8 +8,8 @@ revision of apps/base/repository.yaml, as its replacements do for the children).
 derived from the same source, through the root's own Kustomize patches, so no file is edited and
 nothing is copied by hand:
 - with --repo other than the one in git (a fork, the local git server): the root and every child
-  Application that syncs this repository point at it, and the AppProjects that allow this
-  repository allow it too;
+  Application that syncs this repository point at it (`trust-root --repo` lets the projects allow
+  it);
 - with --without-operators (a cluster that cannot reach the operators' Helm charts, such as the
   local one): the child Applications that install a chart are left out of the root.
 """
@@ -50,15 +50,8 @@ def root_app(environment: str, repo: str | None, without_operators: bool) -> dic
             for c in children
             if c["kind"] == "Application" and c["spec"]["source"].get("repoURL") == upstream
         ]
-        projects = [
-            c["metadata"]["name"]
-            for c in children
-            if c["kind"] == "AppProject" and upstream in c["spec"].get("sourceRepos", [])
-        ]
         if ours:
             patches.append(json_patch("Application", ours, "replace", "/spec/source/repoURL", repo))
-        if projects:
-            patches.append(json_patch("AppProject", projects, "add", "/spec/sourceRepos/-", repo))
     if without_operators:
         charts = [c for c in children if c["kind"] == "Application" and "chart" in c["spec"]["source"]]
         patches.extend({"patch": yaml.safe_dump(deletion(chart))} for chart in charts)

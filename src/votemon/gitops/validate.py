@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 
-from votemon.gitops import REPO, checks, tree
+from votemon.gitops import REPO, checks, tree, trust_root
 
 
 def problems() -> Iterator[str]:
@@ -19,12 +19,17 @@ def problems() -> Iterator[str]:
         objs = list(tree.render(path))
         for label, check in checks.DIR_CHECKS.items():
             yield from (f"{path.relative_to(REPO)}: {label}: {error}" for error in check(objs))
+    projects = trust_root.projects()
+    yield from (f"apps/projects: {error}" for error in checks.check_projects(projects))
+    access = [*trust_root.rbac(), trust_root.sso("https://argocd.example.org", "client-id")]
+    yield from (f"apps/argocd: {error}" for error in checks.check_argocd_access(access))
     for env in tree.ENVS:
         objs = tree.env_objects(env)
         for label, check in checks.env_checks(env).items():
             yield from (f"env {env}: {label}: {error}" for error in check(objs))
         apps = list(tree.render(REPO / "apps" / env))
-        yield from (f"apps/{env}: {error}" for error in checks.check_argo_apps(apps))
+        yield from (f"apps/{env}: {error}" for error in checks.check_not_synced(apps))
+        yield from (f"apps/{env}: {error}" for error in checks.check_argo_apps(apps + projects))
         yield from (f"apps/{env}: {error}" for error in checks.check_application_waves(env))
         print(f"env {env}: {len(objs)} objects from {len(tree.app_paths(env))} Application paths")
     yield from checks.check_argo_sources()

@@ -31,6 +31,7 @@ from votemon.gitops.checks.runtime import (
 )
 from votemon.gitops.checks.scaling import check_autoscaling, check_network_policies, check_pdbs
 from votemon.gitops.checks.schemas import check_schemas
+from votemon.gitops.checks.trust import check_argocd_access, check_not_synced, check_projects
 from votemon.gitops.tree import Check
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "check_application_waves",
     "check_argo_apps",
     "check_argo_sources",
+    "check_argocd_access",
     "check_autoscaling",
     "check_config_rollout",
     "check_credentials",
@@ -56,8 +58,10 @@ __all__ = [
     "check_namespace_kept",
     "check_namespaces",
     "check_network_policies",
+    "check_not_synced",
     "check_pdbs",
     "check_pod_security",
+    "check_projects",
     "check_references",
     "check_schemas",
     "check_secret_rotation",

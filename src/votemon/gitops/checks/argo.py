@@ -184,11 +184,6 @@ def check_argo_apps(objs: list[Obj], root: Path = REPO) -> list[str]:
         and app["spec"]["source"].get("chart")
         and "resources-finalizer.argocd.argoproj.io" in app["metadata"].get("finalizers", [])
     )
-    errors.extend(
-        f"{name_of(p)}: no sync-options Delete=false: deleting the root app would delete its own project"
-        for p in projects.values()
-        if not kept_on_delete(p)
-    )
     errors.extend(_least_privilege_errors(objs, projects))
     project = projects.get(NAMESPACE)
     if project and {d["namespace"] for d in project["spec"]["destinations"]} != {NAMESPACE}:

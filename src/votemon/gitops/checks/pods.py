@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from votemon.gitops.objects import (
     pod_templates,
 )
@@ -67,14 +69,34 @@ def check_pod_security(objs: list[Obj]) -> list[str]:
     return errors
 
 
+# The project's own image: pinned by digest on each release (scripts/gitops bump-image), by tag in
+# dev. Every other image is a third party's: pinned as name:tag@sha256:<digest>, so that a retagged
+# upstream image cannot ship unnoticed and a reader (and Renovate) still sees the version.
+OWN_IMAGE = "votemon"
+THIRD_PARTY_PIN = re.compile(r"[\w.-]+(?::\d+)?(?:/[\w.-]+)*:[\w.-]+@sha256:[0-9a-f]{64}")
+# Third-party images still pinned by tag alone: no container registry (and no upstream page listing
+# their digests) was reachable where the pins were enforced, so their digests are a follow-up
+# (docs/security.md); never an invented digest. This list may only shrink: a new image needs a digest.
+AWAITING_DIGEST = frozenset(
+    {
+        "redis:8.2.3-alpine",
+        "mongo:8.0.16",
+        "grafana/grafana:12.3.0",
+        "quay.io/prometheus/prometheus:v3.7.3",
+    }
+)
+
+
 def image_error(image: str) -> str | None:
-    if "@sha256:" in image:
-        return None
-    last = image.rsplit("/", 1)[-1]
-    if ":" not in last:
+    name = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    if ":" not in name and "@" not in image:
         return f"image {image} has no tag (means latest)"
-    if last.rsplit(":", 1)[1] == "latest":
+    if name.endswith(":latest"):
         return f"image {image} uses tag latest"
+    if name.split(":", 1)[0] == OWN_IMAGE or image in AWAITING_DIGEST:
+        return None
+    if not THIRD_PARTY_PIN.fullmatch(image):
+        return f"image {image} is a third party's: pin it as name:tag@sha256:<digest>"
     return None
 
 
