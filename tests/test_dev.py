@@ -4,19 +4,27 @@ the process they name."""
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 import os
+import re
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from bench import harness
+from tests import faults
 from votemon.__main__ import COMMANDS
 from votemon.dev import __main__ as dev
+from votemon.dev import browser, pipeline, processes, supervisor
+from votemon.dev import eventually as eventually_module
 from votemon.dev.eventually import eventually
 from votemon.dev.processes import ROOT
+from votemon.dev.redis_databases import RedisDatabase, redis_url
 from votemon.settings import SERVICES, Settings
 
 
@@ -31,21 +39,21 @@ def test_every_service_of_the_registry_is_a_command_with_a_probe_address() -> No
 
 def test_eventually_returns_the_first_true_value() -> None:
     calls = itertools.count()
-    assert eventually(lambda: n if (n := next(calls)) >= 3 else 0, 5, "three calls", interval=0) == 3
+    assert eventually(lambda: n if (n := next(calls)) >= 3 else 0, "three calls", within=5, interval=0) == 3
 
 
 def test_eventually_fails_naming_what_did_not_happen() -> None:
     with pytest.raises(AssertionError, match=r"the answer did not come within 0\.2 s"):
-        eventually(lambda: None, 0.2, "the answer did not come", interval=0.05)
+        eventually(lambda: None, "the answer did not come", within=0.2, interval=0.05)
 
 
 def test_eventually_waits_through_ignored_errors_only() -> None:
     with pytest.raises(AssertionError, match="within") as failure:
-        eventually(lambda: 1 / 0, 0.2, "no division", interval=0.05, ignoring=(ZeroDivisionError,))
+        eventually(lambda: 1 / 0, "no division", within=0.2, interval=0.05, ignoring=(ZeroDivisionError,))
     assert isinstance(failure.value.__cause__, ZeroDivisionError)
     calls = itertools.count()
     with pytest.raises(ZeroDivisionError):
-        eventually(lambda: next(calls) / 0, 5, "no division", interval=0)
+        eventually(lambda: next(calls) / 0, "no division", within=5, interval=0)
     assert next(calls) == 1, "an error not ignored ends the wait at once"
 
 
@@ -75,9 +83,9 @@ def test_the_stack_takes_its_ports_from_the_settings(capsys: pytest.CaptureFixtu
 def test_down_trusts_the_record_only_for_the_process_it_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dev, "RUN", tmp_path)
+    monkeypatch.setattr(supervisor, "RUN", tmp_path)
     settings = Settings()
-    record = dev.supervisor_record(settings)
+    record = supervisor.record_path(settings)
     assert dev.running_supervisor(settings) is None  # no record
     me = psutil.Process(os.getpid())
     record.write_text(json.dumps({"pid": me.pid, "started": me.create_time()}))
@@ -98,3 +106,60 @@ def test_the_stack_pidfile_names_only_the_process_it_recorded(tmp_path: Path) ->
     """
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["ours"]
+
+
+def harness_functions() -> Iterator[tuple[str, Callable[..., object]]]:
+    """Every function and method of the harness modules the tests and the bench wait through."""
+    for module in (pipeline, processes, browser, faults, harness, eventually_module):
+        for name, member in vars(module).items():
+            if getattr(member, "__module__", None) != module.__name__:
+                continue
+            if inspect.isfunction(member):
+                yield f"{module.__name__}.{name}", member
+            elif inspect.isclass(member):
+                for method_name, method in vars(member).items():
+                    if inspect.isfunction(method):
+                        yield f"{module.__name__}.{name}.{method_name}", method
+
+
+def test_every_wait_in_the_harness_takes_its_time_limit_by_keyword_only() -> None:
+    """A count passed where a timeout was expected made two tests wait "sent seconds": an int is a
+    valid float, so only keyword-only limits catch such a caller."""
+    limits = {"timeout", "timeout_s", "within", "limit"}
+    positional = [
+        f"{where}({parameter.name})"
+        for where, function in harness_functions()
+        for parameter in inspect.signature(function).parameters.values()
+        if parameter.name in limits and parameter.kind is not inspect.Parameter.KEYWORD_ONLY
+    ]
+    assert positional == []
+    assert "timeout" in inspect.signature(pipeline.Pipeline.wait_band_count).parameters
+
+
+def test_each_redis_database_has_one_owner_and_the_tests_and_bench_name_none_by_number() -> None:
+    assert len({redis_url(database) for database in RedisDatabase}) == len(RedisDatabase)
+    assert Settings().redis_url.endswith(f"/{int(RedisDatabase.DEMO)}")
+    numbered = re.compile(r"store_settings\(\d|copy_with\(path=|rsplit\(\"/\", 1\)\[0\] \+")
+    sources = [*(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py"), ROOT / "loadtest/demo.py"]
+    found = [
+        f"{path.relative_to(ROOT)}: {line.strip()}"
+        for path in sources
+        if path.name != "test_dev.py"
+        for line in path.read_text().splitlines()
+        if numbered.search(line)
+    ]
+    assert found == []
+
+
+def test_a_service_log_keeps_its_name_and_rotates_by_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(processes, "LOG_ROTATE_BYTES", 10)
+    log = tmp_path / "front.log"
+    assert processes.rotated_log(log) == log and not log.exists()
+    for generation in range(processes.LOG_GENERATIONS + 2):
+        log.write_text(f"run {generation}: more than ten bytes\n")
+        assert processes.rotated_log(log) == log and not log.exists()
+    kept = sorted(path.name for path in tmp_path.iterdir())
+    assert kept == [f"front.log.{n}" for n in range(1, processes.LOG_GENERATIONS + 1)]
+    assert (tmp_path / "front.log.1").read_text().startswith(f"run {processes.LOG_GENERATIONS + 1}:")
