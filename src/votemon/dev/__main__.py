@@ -1,4 +1,4 @@
-"""`python -m votemon.dev up|down|status|check|stack-env`: the pipeline on this machine, behind `make up`.
+"""`python -m votemon.dev up|down|status|check|reset|ports|stack-env`: the pipeline on this machine.
 
 The services' executors kill their processes when their owner exits, so `up` starts a supervisor
 (votemon.dev.supervisor) that owns them, restarts any that exits, and lives as long as they do. A
@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 import psutil
 
 from votemon.dev.eventually import eventually
-from votemon.dev.health import service_answers, what_is_down
+from votemon.dev.health import naming_what_is_down, service_answers, stack_addresses, what_is_down
 from votemon.dev.processes import LOGS, TIMEOUT
+from votemon.dev.reset import reset
 from votemon.dev.supervisor import Supervisor, read_record, record_path, same_process
 from votemon.settings import SERVICE, SERVICES, Settings
 
@@ -158,6 +159,24 @@ def stack_env(settings: Settings) -> None:
     print(" ".join(f"{name}={shlex.quote(str(value))}" for name, value in values.items()))
 
 
+def reset_data(settings: Settings) -> None:
+    """Stop the pipeline, then empty the stack's data (votemon.dev.reset); `make up` starts it again."""
+    if running_supervisor(settings) is not None:
+        down(settings)
+    with naming_what_is_down(settings, "reset"):
+        reset(settings)
+    print(">> the local data is empty; `make up` starts the pipeline again")
+
+
+def ports(settings: Settings) -> None:
+    """`name port` of each address the stack and the pipeline listen on, from the settings
+    (scripts/doctor.sh checks that each is free)."""
+    addresses = {**stack_addresses(settings), "grpc": settings.grpc_bind}
+    addresses |= {spec.name: getattr(settings, spec.probe_bind) for spec in SERVICES}
+    for name, address in addresses.items():
+        print(f"{name} {address.rpartition(':')[2]}")
+
+
 def main(argv: list[str] | None = None) -> None:
     commands = {
         "up": up,
@@ -165,6 +184,8 @@ def main(argv: list[str] | None = None) -> None:
         "status": status,
         "check": check,
         "stack-env": stack_env,
+        "ports": ports,
+        "reset": reset_data,
         "supervise": supervise,
     }
     parser = argparse.ArgumentParser(prog="python -m votemon.dev", description=__doc__)
