@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -20,7 +21,7 @@ from bench import harness
 from tests import faults
 from votemon.__main__ import COMMANDS
 from votemon.dev import __main__ as dev
-from votemon.dev import browser, pipeline, processes, supervisor
+from votemon.dev import browser, health, pipeline, processes, supervisor
 from votemon.dev import eventually as eventually_module
 from votemon.dev.eventually import eventually
 from votemon.dev.processes import ROOT
@@ -163,3 +164,21 @@ def test_a_service_log_keeps_its_name_and_rotates_by_size(
     kept = sorted(path.name for path in tmp_path.iterdir())
     assert kept == [f"front.log.{n}" for n in range(1, processes.LOG_GENERATIONS + 1)]
     assert (tmp_path / "front.log.1").read_text().startswith(f"run {processes.LOG_GENERATIONS + 1}:")
+
+
+def test_a_command_that_cannot_reach_the_pipeline_names_what_is_down() -> None:
+    """What `make demo` prints when a service is gone, instead of httpx.ConnectError's traceback."""
+    closed = {
+        "kafka_bootstrap_servers": f"127.0.0.1:{processes.free_port()}",
+        "redis_url": f"redis://127.0.0.1:{processes.free_port()}/0",
+        "mongo_uri": f"mongodb://127.0.0.1:{processes.free_port()}/",
+    }
+    settings = processes.isolated_settings(**closed)
+    with pytest.raises(SystemExit) as exit_, health.naming_what_is_down(settings, "make demo"):
+        httpx.get(f"http://{settings.front_bind}/grpc", timeout=1)
+    message = str(exit_.value.code)
+    assert message.startswith("make demo failed")
+    for name, address in health.stack_addresses(settings).items():
+        assert f"{name} ({address})" in message
+    for spec in SERVICES:
+        assert f"{spec.name} ({spec.base_url(settings)}: ConnectError)" in message
