@@ -35,7 +35,7 @@ down: ## stop what make up and make cluster started: the pipeline, the stack, th
 status: ## each service of the pipeline, the stack and the local cluster: running or not
 	-@$(PY) -m votemon.dev status
 	@stack/stack.sh status
-	@cluster/status.sh
+	@cluster/up.sh status
 
 reset: ## empty the local data (Redis, FerretDB, Kafka topics); stops the pipeline first
 	$(PY) -m votemon.dev reset

@@ -4,6 +4,7 @@
 # repo-server, application-controller and argocd-server (for the argocd CLI), and a git server that
 # serves this checkout's committed HEAD as branch main.
 #   cluster/up.sh        build what is missing (first time: ~11 min), start what is not running, wait
+#   cluster/up.sh status which of its processes run, and the commit the git server serves
 #   cluster/up.sh push   serve the checkout's current HEAD again (after a commit); commits pushed to
 #                        the git server that HEAD lacks are kept there as branch kept/<sha>
 # State (certificates, etcd data, logs, kubeconfig) lives under .local/cluster/; ports in cluster.env.
@@ -220,5 +221,12 @@ case ${1:-up} in
     say "cluster ready in $((SECONDS - started)) s: export KUBECONFIG=$KUBECONFIG; Argo CD API on 127.0.0.1:$ARGOCD_SERVER_PORT"
     ;;
   push) push_head ;;
-  *) echo "usage: $0 [up|push]" >&2; exit 2 ;;
+  status)
+    for name in "${CLUSTER_PROCESSES[@]}"; do
+      if running "$name"; then echo "cluster $name: running (pid $(pid_of "$name"))"; else echo "cluster $name: stopped"; fi
+    done
+    served=$(git -C "$git_root/votemon.git" rev-parse -q --short --verify refs/heads/main 2>/dev/null || echo none)
+    echo "cluster git server main: $served (checkout HEAD $(git -C "$root" rev-parse --short HEAD))"
+    ;;
+  *) echo "usage: $0 [up|push|status]" >&2; exit 2 ;;
 esac

@@ -31,8 +31,9 @@ from votemon.store import tally
 pytestmark = pytest.mark.stack
 
 
-def dev_command(settings: Settings, command: str) -> str:
-    """Run `python -m votemon.dev <command>` as its own process, as `make` does; its output."""
+def dev_command(settings: Settings, command: str, *, exit_code: int = 0) -> str:
+    """Run `python -m votemon.dev <command>` as its own process, as `make` does; its output (stdout,
+    then stderr)."""
     done = subprocess.run(
         [sys.executable, "-m", "votemon.dev", command],
         env=environment(settings),
@@ -42,8 +43,8 @@ def dev_command(settings: Settings, command: str) -> str:
         timeout=300,
         check=False,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    assert done.returncode == exit_code, done.stdout + done.stderr
+    return done.stdout + done.stderr
 
 
 def ready(settings: Settings) -> dict[str, int | None]:
@@ -196,14 +197,6 @@ def test_up_waits_for_a_restart_instead_of_saying_already_running(supervised: Se
 def test_check_names_the_service_that_is_down(supervised: Settings) -> None:
     assert "every service answer" in dev_command(supervised, "check")
     dev_command(supervised, "down")
-    done = subprocess.run(
-        [sys.executable, "-m", "votemon.dev", "check"],
-        env=environment(supervised),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 1
-    assert all(f"{spec.name} ({spec.base_url(supervised)}" in done.stderr for spec in SERVICES)
-    assert "Traceback" not in done.stderr
+    said = dev_command(supervised, "check", exit_code=1)
+    assert all(f"{spec.name} ({spec.base_url(supervised)}" in said for spec in SERVICES)
+    assert "Traceback" not in said
