@@ -111,6 +111,7 @@ class Supervisor:
                 try:
                     service.restart()
                 except RuntimeError as error:
+                    service.stop()  # started but never ready: not left running unwatched
                     self.log.warning("restart failed", name=service.name, error=str(error))
                     raise ServiceDownError(service.name) from error
                 self.write_record()
@@ -128,11 +129,11 @@ class Supervisor:
     def write_record(self) -> None:
         """Record this supervisor and its services' processes, for `up`, `down` and `status`."""
         with self._lock:
-            services = {
-                name: {**identity(service.process.pid), "restarts": self.restarts[name]}
-                for name, service in self.services.items()
-                if service.process is not None and service.process.poll() is None
-            }
+            services = {}
+            for name, service in self.services.items():
+                with contextlib.suppress(psutil.NoSuchProcess):  # one that just ended is left out
+                    if service.process is not None and service.process.poll() is None:
+                        services[name] = {**identity(service.process.pid), "restarts": self.restarts[name]}
             record = {**identity(psutil.Process().pid), "services": services}
             path = record_path(self.settings)
             path.parent.mkdir(parents=True, exist_ok=True)
