@@ -9,15 +9,17 @@ import itertools
 import json
 import os
 import re
+import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
+import structlog
 
-from bench import harness
 from tests import faults
 from votemon.__main__ import COMMANDS
 from votemon.dev import __main__ as dev
@@ -111,7 +113,7 @@ def test_the_stack_pidfile_names_only_the_process_it_recorded(tmp_path: Path) ->
 
 def harness_functions() -> Iterator[tuple[str, Callable[..., object]]]:
     """Every function and method of the harness modules the tests and the bench wait through."""
-    for module in (pipeline, processes, browser, faults, harness, eventually_module):
+    for module in (pipeline, processes, browser, faults, eventually_module):
         for name, member in vars(module).items():
             if getattr(member, "__module__", None) != module.__name__:
                 continue
@@ -182,3 +184,39 @@ def test_a_command_that_cannot_reach_the_pipeline_names_what_is_down() -> None:
         assert f"{name} ({address})" in message
     for spec in SERVICES:
         assert f"{spec.name} ({spec.base_url(settings)}: ConnectError)" in message
+
+
+def test_the_supervisor_restarts_a_killed_process_reaps_it_and_counts_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The supervisor on a small HTTP server in place of the pipeline (the stack tests kill each of the
+    pipeline's services): SIGKILL, and it comes back on the same port, reaped, counted, logged."""
+    monkeypatch.setattr(supervisor, "RUN", tmp_path)
+    settings = Settings()
+    port = processes.free_port()
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "-d", str(tmp_path)]
+    web = processes.Service("web", settings, tmp_path, command, ready_url=f"http://127.0.0.1:{port}/")
+    with structlog.testing.capture_logs() as logged:
+        watched = supervisor.Supervisor(settings, lambda: {"web": web.restart()}, structlog.get_logger())
+        watched.start()
+        try:
+            for restarts in (1, 2):
+                killed = supervisor.read_record(settings)["services"]["web"]["pid"]
+                os.kill(killed, signal.SIGKILL)
+
+                def back(old: int = killed, count: int = restarts) -> bool:
+                    entry = supervisor.read_record(settings)["services"].get("web", {})
+                    return bool(entry.get("pid", old) != old and entry["restarts"] == count)
+
+                eventually(back, f"restart {restarts} recorded", within=30)
+                assert httpx.get(web.base_url, timeout=5).status_code == 200
+                assert not psutil.pid_exists(killed), "the killed process was not reaped"
+        finally:
+            exits = watched.stop()
+    assert exits == {"web": -signal.SIGTERM}
+    assert not supervisor.record_path(settings).exists()
+    events = [(entry["event"], entry.get("exit")) for entry in logged]
+    assert events == [("service exited", -9), ("service restarted", None)] * 2 + [
+        ("service stopped", exits["web"])
+    ]
+    assert web.log_path == tmp_path / "web.log"

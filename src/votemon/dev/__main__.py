@@ -23,9 +23,10 @@ import psutil
 
 from votemon.dev.eventually import eventually
 from votemon.dev.health import naming_what_is_down, service_answers, stack_addresses, what_is_down
-from votemon.dev.processes import LOGS, TIMEOUT
+from votemon.dev.processes import LOGS, TIMEOUT, start_services
 from votemon.dev.reset import reset
 from votemon.dev.supervisor import Supervisor, read_record, record_path, same_process
+from votemon.runtime import configure_logging
 from votemon.settings import SERVICE, SERVICES, Settings
 
 SUPERVISOR_LOG = LOGS / "pipeline.log"
@@ -42,7 +43,8 @@ def supervise(settings: Settings) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    supervisor = Supervisor(settings, LOGS)
+    log = configure_logging(settings, "supervisor")
+    supervisor = Supervisor(settings, lambda: start_services(settings, LOGS), log)
     print(f">> starting {', '.join(spec.name for spec in SERVICES)}", flush=True)
     try:
         supervisor.start()

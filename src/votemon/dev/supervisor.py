@@ -14,14 +14,15 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
+import structlog
 import tenacity
 
-from votemon.dev.processes import ROOT, Service, start_services
-from votemon.runtime import configure_logging
+from votemon.dev.processes import ROOT, Service
 from votemon.settings import Settings
 
 RUN = ROOT / ".local" / "run"
@@ -61,21 +62,23 @@ def identity(pid: int) -> dict[str, Any]:
 class Supervisor:
     """The pipeline's services, each restarted when it exits, until `stop()`."""
 
-    def __init__(self, settings: Settings, logs: Path) -> None:
+    def __init__(
+        self, settings: Settings, start: Callable[[], dict[str, Service]], log: structlog.stdlib.BoundLogger
+    ) -> None:
         self.settings = settings
-        self.logs = logs
+        self._start = start  # the services, started and ready (start_services for the pipeline)
         self.services: dict[str, Service] = {}
         self.restarts: Counter[str] = Counter()
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         # held while a service is restarted or stopped, so a stop never races a restart
         self._guards: dict[str, threading.Lock] = {}  # one per service, made by start()
-        self.log = configure_logging(settings, "supervisor")
+        self.log = log
         self._watchers: list[threading.Thread] = []
 
     def start(self) -> None:
         """Every service, ready; then a watcher per service."""
-        self.services = start_services(self.settings, self.logs)
+        self.services = self._start()
         self._guards = {name: threading.Lock() for name in self.services}
         self.write_record()
         for service in self.services.values():
