@@ -37,7 +37,7 @@ status: ## each service of the pipeline, the stack and the local cluster: runnin
 	@stack/stack.sh status
 	@cluster/up.sh status
 
-reset: ## empty the local data (Redis, FerretDB, Kafka topics); stops the pipeline first
+reset: install ## empty the local data (Redis, FerretDB, Kafka topics); stops the pipeline first
 	$(PY) -m votemon.dev reset
 
 doctor: ## check this machine's prerequisites (tools, versions, free ports, disk), fast
