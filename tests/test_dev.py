@@ -220,3 +220,16 @@ def test_the_supervisor_restarts_a_killed_process_reaps_it_and_counts_it(
         ("service stopped", exits["web"])
     ]
     assert web.log_path == tmp_path / "web.log"
+
+
+def test_a_stack_process_started_under_a_lock_does_not_hold_it(tmp_path: Path) -> None:
+    """stack/lib.sh `start`: daemons get only stdin, stdout and stderr, so `flock LOCK make stack`
+    releases LOCK when make ends, not when Kafka does (a leftover stack held the team's lock)."""
+    lock = tmp_path / "lock"
+    started = f'root={ROOT}; STACK_DIR={tmp_path}; source "$root/stack/lib.sh"; start sleeper sleep 60'
+    subprocess.run(["flock", lock, "bash", "-c", started], check=True, timeout=30)
+    try:
+        assert subprocess.run(["flock", "-n", lock, "true"], check=False).returncode == 0
+    finally:
+        stop = f'root={ROOT}; STACK_DIR={tmp_path}; source "$root/stack/lib.sh"; stop sleeper'
+        subprocess.run(["bash", "-c", stop], check=True, capture_output=True, timeout=60)
