@@ -65,7 +65,7 @@ def test_up_then_down_from_another_process() -> None:
         assert "pipeline ready" in dev_command(settings, "up")
         assert ready(settings) == dict.fromkeys(SERVICE, 200)
         assert dev.running_supervisor(settings) is not None
-        assert "already running" in dev_command(settings, "up")
+        assert "pipeline running" in dev_command(settings, "up")
         assert dev_command(settings, "status").count(" 200  log ") == len(SERVICES)
     finally:
         assert "stopping the pipeline" in dev_command(settings, "down")
