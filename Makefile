@@ -27,9 +27,21 @@ stack: install ## install (first time) and start Kafka, Redis and FerretDB
 up: stack ## start the whole pipeline locally, without load
 	$(PY) -m votemon.dev up
 
-down: ## stop the pipeline and the stack
+down: ## stop what make up and make cluster started: the pipeline, the stack, the local cluster
 	-$(PY) -m votemon.dev down
 	stack/stack.sh down
+	cluster/down.sh
+
+status: ## each service of the pipeline, the stack and the local cluster: running or not
+	-@$(PY) -m votemon.dev status
+	@stack/stack.sh status
+	@cluster/up.sh status
+
+reset: install ## empty the local data (Redis, FerretDB, Kafka topics); stops the pipeline first
+	$(PY) -m votemon.dev reset
+
+doctor: ## check this machine's prerequisites (tools, versions, free ports, disk), fast
+	@scripts/doctor.sh
 
 demo: up ## run the pipeline under the 1000-vote Locust load and print the results
 	scripts/demo.sh
@@ -64,4 +76,4 @@ bench: stack ## the performance benchmark (wrk, vegeta), the page's latency, the
 	$(PY) -m bench.page
 	$(PY) -m bench.results_scale --sizes $(BENCH_SIZES) $(BENCH_SCALE_ARGS)
 
-.PHONY: help install proto stack up down demo lint validate test diff bench cluster cluster-down
+.PHONY: help install proto stack up down status reset doctor demo lint validate test diff bench cluster cluster-down

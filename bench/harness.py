@@ -16,6 +16,7 @@ from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_dela
 
 from bench.stats import parse_histogram
 from votemon.dev.processes import ROOT, Service, environment, free_port, isolated_settings, start_services
+from votemon.dev.redis_databases import RedisDatabase, redis_url
 from votemon.settings import Settings
 from votemon.store import tally
 
@@ -24,15 +25,9 @@ __all__ = ["ROOT", "WORK", "Probe", "Service", "bench_settings", "environment", 
 WORK = ROOT / ".local" / "bench"
 
 
-def redis_database(number: int) -> str:
-    """The stack's Redis (REDIS_URL, as the settings read it), another database."""
-    return str(httpx.URL(Settings().redis_url).copy_with(path=f"/{number}"))
-
-
-# Database 14 is the pipeline's under the bench, 12 the floors' (13: bench.results_scale): the tests (15)
-# and the demo (0) are never touched.
-BENCH_REDIS_URL = redis_database(14)
-FLOORS_REDIS_URL = redis_database(12)
+# The bench's own Redis databases (votemon.dev.redis_databases): the tests' and the demo's are never touched.
+BENCH_REDIS_URL = redis_url(RedisDatabase.BENCH_PIPELINE)
+FLOORS_REDIS_URL = redis_url(RedisDatabase.BENCH_FLOORS)
 
 
 def bench_settings() -> Settings:
@@ -95,7 +90,7 @@ class Probe:
         text = await self.metrics(self.settings.consumer_metrics_bind)
         return parse_histogram(text, "votes_freshness_seconds")
 
-    async def wait_drained(self, limit: float = 90) -> float:
+    async def wait_drained(self, *, limit: float = 90) -> float:
         """Wait until the consumer counted everything produced; the seconds it took (NaN: not in `limit`)."""
         started = time.monotonic()
         polls = AsyncRetrying(

@@ -2,7 +2,7 @@
 
 The page's target is under 2 s from the last vote answered 202 to the votes on the page (the test,
 tests/test_page.py, only checks that they appear). This starts the four services over the local stack
-(`make stack`) with topics, a consumer group, Redis database 14 and a MongoDB database of its own,
+(`make stack`) with topics, a consumer group, Redis database BENCH_PIPELINE and a MongoDB database of its own,
 opens the page in headless Chromium, casts the known votes and prints the time, over a few rounds.
 """
 
@@ -29,10 +29,10 @@ def main(argv: list[str] | None = None) -> None:
     with running_pipeline(bench_settings()) as pipeline, chromium() as browser:
         for _ in range(args.rounds):
             with viewer(browser, pipeline.results) as tab:
-                tab.wait_state("live", GIVE_UP_S)
+                tab.wait_state("live", timeout_s=GIVE_UP_S)
                 cast = cast_known_votes(pipeline)
                 answered = time.monotonic()
-                tab.wait_for_votes(cast, GIVE_UP_S)
+                tab.wait_for_votes(cast, timeout_s=GIVE_UP_S)
                 seconds.append(time.monotonic() - answered)
     OUTPUT.mkdir(parents=True, exist_ok=True)
     (OUTPUT / "latency.json").write_text(json.dumps({"after_last_vote_s": seconds}))

@@ -1,12 +1,13 @@
 """`python -m bench.results_scale`: the results endpoints' latency against the number of stored votes.
 
-For each size (default 0, 1M, 10M) the stores are filled directly (bench/seed.py: bulk inserts
+For each size (default 0, 1M, 10M) the stores are filled directly (votemon.dev.seed: bulk inserts
 into MongoDB, the consumer's counting script for the newest votes, the counters of the older
 ones), then one `votemon results` process is timed: p50/p99 of sequential requests to each
 endpoint and to /readyz. The old /api/logs query (find, sort accepted_at and _id, limit 20) is
 timed once per size too, under a server-side limit, for comparison. Redis' memory is reported.
 
-Uses Redis database 13 of REDIS_URL's server and the MongoDB database `bench_results_scale`
+Uses Redis database BENCH_RESULTS_SCALE (votemon.dev.redis_databases)
+of REDIS_URL's server and the MongoDB database `bench_results_scale`
 of MONGO_URI; with --keep the log seeded by an earlier run is reused (seeding 10M took 17 min
 here), and the smaller sizes are then measured with that larger log beside them (the endpoints
 never read it; the table says how many documents the log held).
@@ -28,9 +29,10 @@ from pymongo import DESCENDING, AsyncMongoClient
 from pymongo.errors import ExecutionTimeout
 from redis.asyncio import Redis
 
-from bench.seed import count_votes, seed_counters, seed_log
 from bench.stats import percentile
 from votemon.dev.processes import ROOT, Service, free_port
+from votemon.dev.redis_databases import RedisDatabase, redis_url
+from votemon.dev.seed import count_votes, seed_counters, seed_log
 from votemon.settings import Settings
 from votemon.store.tally import Tally, redis_client
 from votemon.store.vote_log import mongo_client
@@ -44,10 +46,9 @@ OUT = ROOT / "docs" / "bench"
 
 def settings_for_bench() -> Settings:
     base = Settings()
-    redis_url = base.redis_url.rsplit("/", 1)[0] + "/13"
     return base.model_copy(
         update={
-            "redis_url": redis_url,
+            "redis_url": redis_url(RedisDatabase.BENCH_RESULTS_SCALE),
             "mongo_database": DATABASE,
             "results_bind": f"127.0.0.1:{free_port()}",
         }

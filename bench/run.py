@@ -24,13 +24,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import psutil
 import uvloop
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from bench.cpu import STACK_PROCESSES, CpuMeter, stack_pids
 from bench.harness import (
@@ -84,31 +82,12 @@ class Plan:
     overload_connections: int = 256
 
 
-class CeilingApp:
-    """The trivial Quart app (bench/ceiling_app.py), in its own process."""
-
-    def __init__(self) -> None:
-        self.bind = f"127.0.0.1:{free_port()}"
-        log = (ROOT / ".local" / "log" / "tests").resolve()
-        log.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(  # noqa: S603 - our own module
-            [PY, "-m", "bench.ceiling_app", "--bind", self.bind],
-            cwd=ROOT,
-            stdout=(log / "bench-ceiling.log").open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        for attempt in Retrying(
-            retry=retry_if_exception_type((httpx.HTTPError, AssertionError)),
-            stop=stop_after_delay(30),
-            wait=wait_fixed(0.2),
-            reraise=True,
-        ):
-            with attempt:
-                assert httpx.get(f"http://{self.bind}/readyz", timeout=1).status_code == 200
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
+def ceiling_app() -> Service:
+    """The trivial Quart app (bench/ceiling_app.py) in its own process, ready."""
+    bind = f"127.0.0.1:{free_port()}"
+    command = [PY, "-m", "bench.ceiling_app", "--bind", bind]
+    ready = f"http://{bind}/readyz"
+    return Service("bench-ceiling", Settings(), WORK / "log", command, ready_url=ready).restart()
 
 
 @dataclass
@@ -206,17 +185,17 @@ class Bench:
 
 async def measure(plan: Plan, settings: Settings, say: Any) -> dict[str, Any]:
     bodies = Bodies.write(WORK / "bodies")
-    ceiling = CeilingApp()
+    ceiling = ceiling_app()
     probe = Probe(settings)
     await probe.start()
     raw: dict[str, Any] = {"trivial": [], "single": [], "batch": [], "floors": []}
     try:
         with pipeline(settings) as services:
             pids = {name: service_pid(service) for name, service in services.items()}
-            pids |= {TRIVIAL: ceiling.process.pid} | stack_pids(ROOT / ".local")
+            pids |= {TRIVIAL: service_pid(ceiling)} | stack_pids(ROOT / ".local")
             bench = Bench(
                 plan, settings, probe, CpuMeter(pids), bodies,
-                f"http://{settings.front_bind}/grpc", f"http://{ceiling.bind}/grpc",
+                f"http://{settings.front_bind}/grpc", f"{ceiling.base_url}/grpc",
             )  # fmt: skip
             say("warming up")
             for url in (bench.trivial, bench.ours):
@@ -524,7 +503,7 @@ async def amain(plan: Plan, out: Path) -> int:
 
     settings = bench_settings()
     redis = Redis.from_url(settings.redis_url)
-    await redis.flushdb()  # database 14 is the bench's own
+    await redis.flushdb()  # RedisDatabase.BENCH_PIPELINE is the bench's own
     await redis.aclose()
     await create_topics(settings)
     say(f"topic {settings.votes_topic}, redis db 14, mongo {settings.mongo_database}")

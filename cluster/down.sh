@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Stops what cluster/up.sh started, newest first (SIGTERM, then SIGKILL after 20 s). State stays in
-# .local/cluster/ for the next `make cluster`; `cluster/down.sh --wipe` removes it too.
+# Stops what cluster/up.sh started from this checkout, newest first (SIGTERM, then SIGKILL after 20 s),
+# and says so; says when none of it runs. State stays in .local/cluster/ for the next `make cluster`;
+# `cluster/down.sh --wipe` removes it too.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-export STACK_DIR=$root/.local/cluster
+# shellcheck source=cluster/env.sh
+source "$root/cluster/env.sh"
+export STACK_DIR=$cluster_state
 # shellcheck source=stack/lib.sh
 source "$root/stack/lib.sh"
-for name in argocd-server argocd-application-controller argocd-repo-server argocd-redis git-daemon kwok \
-  kube-scheduler kube-controller-manager kube-apiserver etcd; do
+stopped=0
+for name in "${CLUSTER_PROCESSES[@]}"; do
+  if running "$name"; then stopped=$((stopped + 1)); fi
   stop "$name"
 done
+((stopped)) || say "no local cluster runs from $root (its pidfiles: $run)"
 if [[ ${1:-} == --wipe ]]; then
   say "removing $state"
   rm -rf "$state"

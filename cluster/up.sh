@@ -4,7 +4,9 @@
 # repo-server, application-controller and argocd-server (for the argocd CLI), and a git server that
 # serves this checkout's committed HEAD as branch main.
 #   cluster/up.sh        build what is missing (first time: ~11 min), start what is not running, wait
-#   cluster/up.sh push   serve the checkout's current HEAD again (after a commit)
+#   cluster/up.sh status which of its processes run, and the commit the git server serves
+#   cluster/up.sh push   serve the checkout's current HEAD again (after a commit); commits pushed to
+#                        the git server that HEAD lacks are kept there as branch kept/<sha>
 # State (certificates, etcd data, logs, kubeconfig) lives under .local/cluster/; ports in cluster.env.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -148,9 +150,17 @@ up_git() {
   wait_for git-daemon 30 git ls-remote "git://127.0.0.1:$GIT_DAEMON_PORT/votemon.git"
 }
 
-push_head() {
-  say "serving commit $(git -C "$root" rev-parse --short HEAD) as main"
-  git -C "$root" push -q --force "$git_root/votemon.git" HEAD:refs/heads/main
+push_head() { # serve HEAD as main; commits pushed to the server that HEAD lacks are kept, never lost
+  local server=$git_root/votemon.git head served
+  head=$(git -C "$root" rev-parse HEAD)
+  served=$(git -C "$server" rev-parse -q --verify refs/heads/main || true)
+  if [[ -n $served && $served != "$head" ]] && ! git -C "$root" merge-base --is-ancestor "$served" "$head" 2>/dev/null; then
+    git -C "$server" update-ref "refs/heads/kept/${served:0:12}" "$served"
+    say "the local git server's main (${served:0:12}) has commits this checkout lacks (pushed there):"
+    say "  kept as branch kept/${served:0:12}; to bring them here: git pull $VOTEMON_REPO_URL kept/${served:0:12}"
+  fi
+  say "serving commit ${head:0:12} as main"
+  git -C "$root" push -q --force "$server" HEAD:refs/heads/main
 }
 
 up_argocd() {
@@ -211,5 +221,12 @@ case ${1:-up} in
     say "cluster ready in $((SECONDS - started)) s: export KUBECONFIG=$KUBECONFIG; Argo CD API on 127.0.0.1:$ARGOCD_SERVER_PORT"
     ;;
   push) push_head ;;
-  *) echo "usage: $0 [up|push]" >&2; exit 2 ;;
+  status)
+    for name in "${CLUSTER_PROCESSES[@]}"; do
+      if running "$name"; then echo "cluster $name: running (pid $(pid_of "$name"))"; else echo "cluster $name: stopped"; fi
+    done
+    served=$(git -C "$git_root/votemon.git" rev-parse -q --short --verify refs/heads/main 2>/dev/null || echo none)
+    echo "cluster git server main: $served (checkout HEAD $(git -C "$root" rev-parse --short HEAD))"
+    ;;
+  *) echo "usage: $0 [up|push|status]" >&2; exit 2 ;;
 esac

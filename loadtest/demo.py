@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from votemon.dev.eventually import eventually
+from votemon.dev.health import naming_what_is_down
 from votemon.settings import Settings
 from votemon.store.tally import Tally, redis_client
 
@@ -82,7 +83,12 @@ def main() -> int:
         return counts(asyncio.run(snapshot(settings))) - counts(before)
 
     with contextlib.suppress(AssertionError):  # what was counted by then is reported below either way
-        eventually(lambda: counted_now()["total"] >= accepted, 60, "not every accepted vote counted", 0.2)
+        eventually(
+            lambda: counted_now()["total"] >= accepted,
+            "not every accepted vote counted",
+            within=60,
+            interval=0.2,
+        )
     counted = counted_now()
     in_log = logged(settings) - logs_before
 
@@ -119,4 +125,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with naming_what_is_down(Settings(), "make demo"):
+        sys.exit(main())

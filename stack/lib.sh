@@ -51,7 +51,15 @@ $(tail -n 20 "$logs/$name.log" 2>/dev/null)"
 
 start() { # name command...: run in the background with a pidfile and a log
   local name=$1; shift
-  nohup "$@" >"$logs/$name.log" 2>&1 &
+  (
+    # Only stdin, stdout and stderr go along: a daemon that inherited the descriptor of a lock its
+    # starter held (`flock LOCK make stack`) would hold that lock for as long as it runs.
+    for fd in "/proc/$BASHPID/fd/"*; do
+      fd=${fd##*/}
+      if ((fd > 2)); then eval "exec $fd>&-"; fi
+    done
+    exec nohup "$@"
+  ) >"$logs/$name.log" 2>&1 &
   echo "$! $(started_at $!)" >"$run/$name.pid"
 }
 

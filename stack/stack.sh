@@ -12,9 +12,13 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 eval "$("$root/.venv/bin/python" -m votemon.dev stack-env)"
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
-export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}
 # shellcheck source=stack/lib.sh
 source "$root/stack/lib.sh"
+if [[ -z ${JAVA_HOME:-} ]]; then # the JDK of the java on PATH, whatever the architecture
+  java=$(command -v java) || die "no java on PATH and no JAVA_HOME: \`make doctor\` says how to get a JDK 17+"
+  JAVA_HOME=$(dirname "$(dirname "$(readlink -f "$java")")")
+fi
+export JAVA_HOME
 
 # --- Kafka -----------------------------------------------------------------------------------
 kafka_jars=$root/stack/kafka/target/dependency

@@ -11,6 +11,7 @@ import redis
 
 from tests.support import LargeStore, count, store_settings, test_settings
 from votemon.dev.pipeline import Pipeline, StackNotRunningError, running_pipeline
+from votemon.dev.redis_databases import RedisDatabase
 
 # The fixtures that need the local stack. A test that uses one, directly or through another fixture,
 # is marked `stack`, so `pytest -m "not stack"` (make validate) selects none of them.
@@ -36,7 +37,7 @@ def pipeline() -> Iterator[Pipeline]:
 @pytest.fixture(scope="session")
 def large_store() -> Iterator[LargeStore]:
     """200,000 votes counted by the consumer's script, seeded directly (about 10 s)."""
-    settings = store_settings(11, dedup_window_seconds=5)
+    settings = store_settings(RedisDatabase.TEST_LARGE_STORE, dedup_window_seconds=5)
     client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
     client.flushdb()
     votes, prefix = 200_000, f"large-{uuid.uuid4().hex[:6]}"

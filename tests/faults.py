@@ -151,7 +151,12 @@ class VoteLoad:
             return True
 
         remaining = deadline - time.monotonic()
-        eventually(acknowledged, remaining, "a request was not acknowledged before the load's deadline", 0.2)
+        eventually(
+            acknowledged,
+            "a request was not acknowledged before the load's deadline",
+            within=remaining,
+            interval=0.2,
+        )
 
     def _run(self) -> None:
         try:
@@ -180,10 +185,15 @@ class VoteLoad:
     def progress(self) -> int:
         return len(self.acknowledged)
 
-    def wait_progress(self, votes: int, timeout: float = 60) -> None:
-        eventually(lambda: self.progress() >= votes, timeout, f"the load did not reach {votes} votes", 0.05)
+    def wait_progress(self, votes: int, *, timeout: float = 60) -> None:
+        eventually(
+            lambda: self.progress() >= votes,
+            f"the load did not reach {votes} votes",
+            within=timeout,
+            interval=0.05,
+        )
 
-    def finish(self, timeout: float = 200) -> None:
+    def finish(self, *, timeout: float = 200) -> None:
         assert self._thread is not None
         self._thread.join(timeout)
         assert not self._thread.is_alive(), "the load did not finish"
@@ -197,17 +207,17 @@ def counted(settings: Settings) -> int:
         return int(counters.get(tally.TOTAL) or 0)
 
 
-def wait_counting(settings: Settings, above: int, timeout: float = 30) -> int:
+def wait_counting(settings: Settings, above: int, *, timeout: float = 30) -> int:
     """Wait until the total passes `above`: a consumer is working through its backlog."""
     return eventually(
         lambda: total if (total := counted(settings)) > above else 0,
-        timeout,
         "the consumer did not start counting",
+        within=timeout,
         interval=0.02,
     )
 
 
-def assert_counted_exactly_once(settings: Settings, load: VoteLoad, timeout: float = 90) -> None:
+def assert_counted_exactly_once(settings: Settings, load: VoteLoad, *, timeout: float = 90) -> None:
     """Redis counters and MongoDB documents equal the acknowledged votes: none lost, none twice."""
     expected_bands = collections.Counter(v["name"] for v in load.acknowledged.values())
     expected_albums = collections.Counter(f"{v['name']} / {v['album']}" for v in load.acknowledged.values())
@@ -215,7 +225,7 @@ def assert_counted_exactly_once(settings: Settings, load: VoteLoad, timeout: flo
     kafka = KafkaProbe(settings)
     try:
         # Every record in the topic counted: a late double count would show now.
-        wait_caught_up(counters, kafka, settings.votes_topic, timeout)
+        wait_caught_up(counters, kafka, settings.votes_topic, timeout=timeout)
     finally:
         kafka.close()
     mongo: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(settings.mongo_uri)

@@ -6,41 +6,34 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import os
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import redis
 
-from bench.seed import count_votes
 from votemon.dev.processes import free_port, isolated_settings
+from votemon.dev.redis_databases import RedisDatabase, redis_url
+from votemon.dev.seed import count_votes
 from votemon.settings import Settings
 from votemon.store.tally import Tally, redis_client
 from votemon.votes import utc_now
 
-# Redis database 15 of the stack's Redis (REDIS_URL) unless TEST_REDIS_URL names another.
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL") or str(
-    httpx.URL(Settings().redis_url).copy_with(path="/15")
-)
-
 
 def test_settings(**overrides: Any) -> Settings:
     """Settings for one test session: unique names, free ports, the tests' Redis database."""
-    return isolated_settings(**{"redis_url": TEST_REDIS_URL, **overrides})
+    return isolated_settings(**{"redis_url": redis_url(RedisDatabase.TEST_PIPELINE), **overrides})
 
 
-def store_settings(database: int, **overrides: Any) -> Settings:
-    """Settings for a results service or a counting step on Redis database `database` of the test
-    Redis server, with MongoDB at a closed port: whatever works then never reads the vote log."""
-    redis_server = TEST_REDIS_URL.rsplit("/", 1)[0]
+def store_settings(database: RedisDatabase, **overrides: Any) -> Settings:
+    """Settings for a results service or a counting step on `database` of the local Redis server,
+    with MongoDB at a closed port: whatever works then never reads the vote log."""
     return test_settings(
-        redis_url=f"{redis_server}/{database}", mongo_uri=f"mongodb://127.0.0.1:{free_port()}/", **overrides
+        redis_url=redis_url(database), mongo_uri=f"mongodb://127.0.0.1:{free_port()}/", **overrides
     )
 
 
 def count(settings: Settings, start: int, stop: int, prefix: str, partition: int = 0) -> int:
-    """Count generated votes [start, stop) with the consumer's own script (bench/seed.py), the
+    """Count generated votes [start, stop) with the consumer's own script (votemon.dev.seed), the
     newest accepted now; returns how many were counted. Runs its own event loop on a thread of
     its own, so it also works beside Playwright's."""
 
@@ -57,7 +50,7 @@ def count(settings: Settings, start: int, stop: int, prefix: str, partition: int
 
 @dataclass
 class LargeStore:
-    """Redis database 11 holding what the consumer leaves after counting `votes` votes."""
+    """Redis database TEST_LARGE_STORE holding what the consumer leaves after counting `votes` votes."""
 
     settings: Settings
     client: redis.Redis

@@ -13,6 +13,7 @@ from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
 from tests.support import LargeStore, count, store_settings
 from votemon.dev.processes import Service
+from votemon.dev.redis_databases import RedisDatabase
 from votemon.settings import Settings
 from votemon.store import tally
 
@@ -38,7 +39,7 @@ def still_there(client: redis.Redis, keys: list[str]) -> int:
 
 @pytest.fixture
 def counters() -> Iterator[tuple[Settings, redis.Redis]]:
-    settings = store_settings(12, dedup_window_seconds=WINDOW)
+    settings = store_settings(RedisDatabase.TEST_BOUNDS, dedup_window_seconds=WINDOW)
     client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
     client.flushdb()
     yield settings, client
@@ -80,7 +81,7 @@ def test_a_retry_inside_the_window_counts_once_after_it_again(counters: tuple[Se
 
 
 def test_results_endpoints_read_the_same_small_structures_at_200k_votes(large_store: LargeStore) -> None:
-    small = store_settings(10)
+    small = store_settings(RedisDatabase.TEST_BOUNDS_SMALL)
     small_client = redis.Redis.from_url(small.redis_url, decode_responses=True)
     small_client.flushdb()
     try:

@@ -132,14 +132,16 @@ def panel_frame(redis: Any, panel: dict[str, Any], target: dict[str, Any]) -> Fr
 # --- the known load and the expected values ---------------------------------------------------------
 
 
-def settled_log_counts(pipeline: Pipeline, timeout: float = 20) -> dict[str, collections.Counter[Any]]:
+def settled_log_counts(pipeline: Pipeline, *, timeout: float = 20) -> dict[str, collections.Counter[Any]]:
     """Counts from the MongoDB log (independent of Redis), once Redis and the log agree on the total."""
 
     def settled() -> list[dict[str, Any]] | None:
         documents = list(pipeline.logs.find({}, {"name": 1, "album": 1, "accepted_at": 1}))
         return documents if int(pipeline.redis.get("votes:total") or 0) == len(documents) else None
 
-    documents = eventually(settled, timeout, "Redis and the vote log did not agree on the total", 0.2)
+    documents = eventually(
+        settled, "Redis and the vote log did not agree on the total", within=timeout, interval=0.2
+    )
     return {
         "votes:total": collections.Counter({"total": len(documents)}),
         "votes:by-band": collections.Counter(d["name"] for d in documents),

@@ -134,7 +134,7 @@ def test_redis_killed_without_final_save_loses_recent_counts_and_recounts_them(
     with redis.Redis.from_url(pipeline.settings.redis_url) as counters:
         counters.bgsave()
         saved = counters.lastsave()
-        eventually(lambda: counters.lastsave() != saved, 30, "Redis saved no snapshot", 0.05)
+        eventually(lambda: counters.lastsave() != saved, "Redis saved no snapshot", within=30, interval=0.05)
     load.wait_progress(550)
     stack.kill("redis")  # everything counted since the snapshot is gone, offsets with it
     stack.up()

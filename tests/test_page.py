@@ -41,10 +41,10 @@ def browser() -> Iterator[Browser]:
 
 def test_page_shows_new_votes(pipeline: Pipeline, browser: Browser) -> None:
     with viewer(browser, pipeline.results) as tab:
-        tab.wait_state("live", 10)
+        tab.wait_state("live", timeout_s=10)
         cast = cast_known_votes(pipeline)
         loud, quiet, newest_first = cast.loud, cast.quiet, cast.newest_first
-        tab.wait_for_votes(cast, APPEARS_WITHIN_S)
+        tab.wait_for_votes(cast, timeout_s=APPEARS_WITHIN_S)
 
         rows = tab.log_rows()
         assert len(rows) == 20
@@ -118,7 +118,7 @@ def test_page_on_a_large_store_shows_the_newest_votes(large_store: LargeStore, b
     results = Service("results", large_store.settings).start().wait_ready()
     try:
         with viewer(browser, results.base_url) as tab:
-            tab.wait_state("live", 10)
+            tab.wait_state("live", timeout_s=10)
             assert [row["id"] for row in tab.log_rows()] == large_store.newest_ids(20)
             fresh = f"fresh-{large_store.prefix}"
             votes = large_store.votes
@@ -137,12 +137,12 @@ def test_page_on_a_large_store_shows_the_newest_votes(large_store: LargeStore, b
         assert results.stop() == 0
 
 
-def wait_healthy(service: Service, timeout: float = 30) -> None:
+def wait_healthy(service: Service, *, timeout: float = 30) -> None:
     eventually(
         lambda: httpx.get(f"{service.base_url}/healthz", timeout=1).status_code == 200,
-        timeout,
         f"results did not answer /healthz (log: {service.log_path})",
-        0.2,
+        within=timeout,
+        interval=0.2,
         ignoring=(httpx.HTTPError,),
     )
 
@@ -164,7 +164,7 @@ def test_banner_while_the_data_source_is_unreachable_then_recovery(
     try:
         wait_healthy(results)
         with viewer(browser, results.base_url) as tab:
-            tab.wait_state("down", 10)
+            tab.wait_state("down", timeout_s=10)
             assert tab.page.is_visible("#banner")
             text = tab.page.inner_text("#banner")
             assert "Data source unreachable" in text
@@ -174,7 +174,7 @@ def test_banner_while_the_data_source_is_unreachable_then_recovery(
             redis_gate.open()
             mongo_gate.open()
             opened = time.monotonic()
-            tab.wait_state("live", 20)
+            tab.wait_state("live", timeout_s=20)
             print(f"\nrecovered {time.monotonic() - opened:.1f} s after the data sources came back")
             assert tab.page.is_hidden("#banner")
             total = int(pipeline.redis.get("votes:total") or 0)
@@ -183,10 +183,10 @@ def test_banner_while_the_data_source_is_unreachable_then_recovery(
 
             # The results service itself gone (as a browser sees it), then back.
             tab.page.route("**/api/**", lambda route: route.abort())
-            tab.wait_state("down", 5)
+            tab.wait_state("down", timeout_s=5)
             assert "the results service is unreachable" in tab.page.inner_text("#banner")
             tab.page.unroute("**/api/**")
-            tab.wait_state("live", 5)
+            tab.wait_state("live", timeout_s=5)
             tab.screenshot("page-recovered.png")
     finally:
         assert results.stop() == 0

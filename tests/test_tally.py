@@ -11,6 +11,7 @@ from aiokafka import TopicPartition
 
 from tests.support import store_settings
 from votemon.dev.pipeline import vote
+from votemon.dev.redis_databases import RedisDatabase
 from votemon.store import PartitionBatch
 from votemon.store.tally import Counted, Tally, redis_client
 from votemon.votes import AcceptedVote, VoteIn, utc_now
@@ -22,7 +23,7 @@ TP = TopicPartition("votes", 0)
 
 @pytest.fixture
 async def counter() -> AsyncIterator[Tally]:
-    settings = store_settings(13)
+    settings = store_settings(RedisDatabase.TEST_TALLY)
     client = redis_client(settings)
     await client.flushdb()
     yield Tally(client, settings)

@@ -1,79 +1,97 @@
-"""`python -m votemon.dev up|down|status|stack-env`: the pipeline on this machine, behind `make up`.
+"""`python -m votemon.dev up|down|status|check|reset|ports|stack-env`: the pipeline on this machine.
 
 The services' executors kill their processes when their owner exits, so `up` starts a supervisor
-that owns them and lives as long as they do: it starts each service in the registry's order, waits
-until it is ready, and on SIGTERM stops them in reverse (SIGTERM, SIGKILL after the timeout). The
-supervisor's PID and start time are recorded (per front address: pipelines on other ports are
-others), so a later `down` from any shell signals that very process, never one that reused its
-PID. `stack-env` gives stack/stack.sh its ports, from the settings.
+(votemon.dev.supervisor) that owns them, restarts any that exits, and lives as long as they do. A
+later `up` repairs rather than refuses: with the supervisor alive it waits until its restarts made
+every service ready (and starts the pipeline anew if they do not); with the supervisor gone it stops
+the services it left and starts a new one. `down` signals that very supervisor (never a process that
+reused its PID). `check` names what is down; `stack-env` gives stack/stack.sh its ports.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import shlex
 import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import psutil
 
-from votemon.dev.processes import LOGS, ROOT, TIMEOUT, start_services
-from votemon.settings import READY_PATH, SERVICE, SERVICES, Settings
+from votemon.dev.eventually import eventually
+from votemon.dev.health import naming_what_is_down, service_answers, stack_addresses, what_is_down
+from votemon.dev.processes import LOGS, TIMEOUT, start_services
+from votemon.dev.reset import reset
+from votemon.dev.supervisor import Supervisor, read_record, record_path, same_process
+from votemon.runtime import configure_logging
+from votemon.settings import SERVICE, SERVICES, Settings
 
-RUN = ROOT / ".local" / "run"
 SUPERVISOR_LOG = LOGS / "pipeline.log"
 READY = "ready"
 
 
-def supervisor_record(settings: Settings) -> Path:
-    return RUN / f"pipeline-{settings.front_bind.replace(':', '-')}.json"
-
-
 def running_supervisor(settings: Settings) -> psutil.Process | None:
     """The supervisor an earlier `up` recorded, if that same process still runs."""
-    try:
-        record = json.loads(supervisor_record(settings).read_text())
-    except FileNotFoundError:
-        return None
-    with contextlib.suppress(psutil.NoSuchProcess):
-        process = psutil.Process(record["pid"])
-        if process.create_time() == record["started"]:
-            return process
-    return None
+    return same_process(read_record(settings))
 
 
 def supervise(settings: Settings) -> None:
-    """Start every service, report READY on stdout, then hold them until SIGTERM or SIGINT."""
+    """Start every service, report READY on stdout, then keep them running until SIGTERM or SIGINT."""
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    me, record = psutil.Process(), supervisor_record(settings)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"pid": me.pid, "started": me.create_time()}))
+    log = configure_logging(settings, "supervisor")
+    supervisor = Supervisor(settings, lambda: start_services(settings, LOGS), log)
+    print(f">> starting {', '.join(spec.name for spec in SERVICES)}", flush=True)
     try:
-        print(f">> starting {', '.join(spec.name for spec in SERVICES)}", flush=True)
-        services = start_services(settings, LOGS)
-        front, results = (SERVICE[name].base_url(settings) for name in ("front", "results"))
-        print(f">> pipeline ready: POST {front}/grpc, results {results}/api/totals", flush=True)
-        print(READY, flush=True)
-        stopping.wait()
-        for service in reversed(services.values()):
-            print(f"stopping {service.name}: exit {service.stop()}", file=sys.stderr, flush=True)
-    finally:
-        record.unlink(missing_ok=True)
+        supervisor.start()
+    except RuntimeError:
+        record_path(settings).unlink(missing_ok=True)
+        raise
+    print_addresses(settings)
+    print(READY, flush=True)
+    stopping.wait()
+    supervisor.stop()
+
+
+def print_addresses(settings: Settings) -> None:
+    front, results = (SERVICE[name].base_url(settings) for name in ("front", "results"))
+    print(f">> pipeline ready: POST {front}/grpc, results {results}/api/totals", flush=True)
+    print(f">> logs: {LOGS}/<service>.log, supervisor {SUPERVISOR_LOG}", flush=True)
+
+
+def all_ready(settings: Settings) -> bool:
+    return set(service_answers(settings).values()) == {"200"}
+
+
+def stop_left_behind(settings: Settings) -> None:
+    """Stop the services a supervisor that no longer runs recorded (it was killed): they hold the ports."""
+    for name, entry in read_record(settings).get("services", {}).items():
+        if (process := same_process(entry)) is not None:
+            print(f">> stopping {name} (pid {process.pid}), left by a supervisor that no longer runs")
+            process.terminate()
+            try:
+                process.wait(timeout=TIMEOUT)
+            except psutil.TimeoutExpired:
+                process.kill()
+    record_path(settings).unlink(missing_ok=True)
 
 
 def up(settings: Settings) -> None:
     if (supervisor := running_supervisor(settings)) is not None:
-        print(f">> pipeline already running (supervisor pid {supervisor.pid})")
-        return
+        with contextlib.suppress(AssertionError):
+            eventually(lambda: all_ready(settings), "every service ready", within=TIMEOUT, interval=0.5)
+        if all_ready(settings):
+            print(f">> pipeline running (supervisor pid {supervisor.pid}); {restarts_line(settings)}")
+            print_addresses(settings)
+            return
+        still_down = ", ".join(what_is_down(settings))
+        print(f">> still down after {TIMEOUT:.0f} s: {still_down}; starting the pipeline anew")
+        down(settings)
+    stop_left_behind(settings)
     SUPERVISOR_LOG.parent.mkdir(parents=True, exist_ok=True)
     with SUPERVISOR_LOG.open("ab") as log:
         process = subprocess.Popen(
@@ -96,23 +114,34 @@ def down(settings: Settings) -> None:
     supervisor = running_supervisor(settings)
     if supervisor is None:
         print(">> pipeline not running")
-        supervisor_record(settings).unlink(missing_ok=True)
+        stop_left_behind(settings)
         return
     print(f">> stopping the pipeline (supervisor pid {supervisor.pid})")
     supervisor.terminate()
     supervisor.wait(timeout=TIMEOUT * len(SERVICES))
 
 
+def restarts_line(settings: Settings) -> str:
+    services = read_record(settings).get("services", {})
+    counts = ", ".join(f"{name} {entry['restarts']}" for name, entry in services.items())
+    return f"restarts: {counts or 'none recorded'}"
+
+
 def status(settings: Settings) -> None:
+    """The supervisor, each service's /readyz answer and log, and the stack's ports."""
     supervisor = running_supervisor(settings)
-    print(f"supervisor: {f'pid {supervisor.pid}' if supervisor else 'not running'}")
-    for spec in SERVICES:
-        url = f"{spec.base_url(settings)}{READY_PATH}"
-        try:
-            answer = str(httpx.get(url, timeout=2).status_code)
-        except httpx.HTTPError as error:
-            answer = type(error).__name__
-        print(f"{spec.name}: {url} {answer}")
+    print(
+        f"supervisor: {f'pid {supervisor.pid}, {restarts_line(settings)}' if supervisor else 'not running'}"
+    )
+    for spec, answer in zip(SERVICES, service_answers(settings).values(), strict=True):
+        print(f"{spec.name}: {spec.base_url(settings)} {answer}  log {LOGS / spec.name}.log")
+
+
+def check(settings: Settings) -> None:
+    """Exit 1 naming each part that is down (the stack's and the pipeline's), else say all is up."""
+    if down := what_is_down(settings):
+        sys.exit(f"down: {', '.join(down)}. `make up` starts what is missing; logs in {LOGS}")
+    print(">> the stack and every service answer")
 
 
 def stack_env(settings: Settings) -> None:
@@ -132,8 +161,35 @@ def stack_env(settings: Settings) -> None:
     print(" ".join(f"{name}={shlex.quote(str(value))}" for name, value in values.items()))
 
 
+def reset_data(settings: Settings) -> None:
+    """Stop the pipeline, then empty the stack's data (votemon.dev.reset); `make up` starts it again."""
+    if running_supervisor(settings) is not None:
+        down(settings)
+    with naming_what_is_down(settings, "reset"):
+        reset(settings)
+    print(">> the local data is empty; `make up` starts the pipeline again")
+
+
+def ports(settings: Settings) -> None:
+    """`name port` of each address the stack and the pipeline listen on, from the settings
+    (scripts/doctor.sh checks that each is free)."""
+    addresses = {**stack_addresses(settings), "grpc": settings.grpc_bind}
+    addresses |= {spec.name: getattr(settings, spec.probe_bind) for spec in SERVICES}
+    for name, address in addresses.items():
+        print(f"{name} {address.rpartition(':')[2]}")
+
+
 def main(argv: list[str] | None = None) -> None:
-    commands = {"up": up, "down": down, "status": status, "stack-env": stack_env, "supervise": supervise}
+    commands = {
+        "up": up,
+        "down": down,
+        "status": status,
+        "check": check,
+        "stack-env": stack_env,
+        "ports": ports,
+        "reset": reset_data,
+        "supervise": supervise,
+    }
     parser = argparse.ArgumentParser(prog="python -m votemon.dev", description=__doc__)
     parser.add_argument("command", choices=list(commands))
     commands[parser.parse_args(argv).command](Settings())

@@ -93,10 +93,10 @@ class Viewer:
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.goto(f"{base_url}/")
 
-    def wait_state(self, state: str, timeout_s: float) -> None:
+    def wait_state(self, state: str, *, timeout_s: float) -> None:
         self.page.wait_for_selector(f"body[data-state={state}]", timeout=timeout_s * 1000)
 
-    def wait_for_votes(self, cast: KnownVotes, timeout_s: float) -> None:
+    def wait_for_votes(self, cast: KnownVotes, *, timeout_s: float) -> None:
         """Wait until the bars and the log show exactly the votes `cast_known_votes` sent."""
         self.page.wait_for_function(
             SHOWS_VOTES, arg=[cast.loud, cast.quiet, cast.newest_first], timeout=timeout_s * 1000, polling=50

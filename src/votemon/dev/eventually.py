@@ -12,8 +12,9 @@ T = TypeVar("T")
 
 def eventually(
     condition: Callable[[], T | None],
-    within: float,
     what: str,
+    *,
+    within: float,
     interval: float = 0.1,
     ignoring: tuple[type[Exception], ...] = (),
 ) -> T:

@@ -72,7 +72,7 @@ class KafkaProbe:
 
         self.call(send())
 
-    def read(self, topic: str, count: int, timeout: float = 20) -> list[ConsumerRecord[bytes, bytes]]:
+    def read(self, topic: str, count: int, *, timeout: float = 20) -> list[ConsumerRecord[bytes, bytes]]:
         """The first `count` records of a topic (all partitions), waiting up to `timeout` for them."""
 
         async def fetch() -> list[ConsumerRecord[bytes, bytes]]:
@@ -130,10 +130,10 @@ class Pipeline:
     def band_count(self, band: str) -> int:
         return int(self.redis.hget(tally.BY_BAND, band) or 0)
 
-    def wait_band_count(self, band: str, timeout: float = 30) -> int:
+    def wait_band_count(self, band: str, *, timeout: float = 30) -> int:
         """The band's count once the consumer has counted everything the topic holds (a vote answered
         202 is in the topic): no vote is still on its way, and a late double count would show."""
-        wait_caught_up(self.redis, self.kafka, self.settings.votes_topic, timeout)
+        wait_caught_up(self.redis, self.kafka, self.settings.votes_topic, timeout=timeout)
         return self.band_count(band)
 
     def produced(self) -> int:
@@ -143,7 +143,8 @@ class Pipeline:
         """One more member of the consumer group, ready."""
         settings = self.settings.model_copy(update={"consumer_metrics_bind": f"127.0.0.1:{free_port()}"})
         command = self.commands.get("consumer", ())
-        consumer = Service("consumer", settings, self.logs_directory, command).restart()
+        name = f"consumer-{len(self.extra) + 2}"
+        consumer = Service("consumer", settings, self.logs_directory, command, log_name=name).restart()
         self.extra.append(consumer)
         return consumer
 
@@ -204,7 +205,7 @@ def stored_offsets(counters: redis.Redis, topic: str) -> dict[int, int]:
     return found
 
 
-def wait_caught_up(counters: redis.Redis, kafka: KafkaProbe, topic: str, timeout: float = 30) -> None:
+def wait_caught_up(counters: redis.Redis, kafka: KafkaProbe, topic: str, *, timeout: float = 30) -> None:
     """Wait until the offsets stored in Redis equal the topic's end offsets: every record the topic
     holds has been counted (or dead-lettered), so counts are final until something new is sent."""
 
@@ -213,4 +214,4 @@ def wait_caught_up(counters: redis.Redis, kafka: KafkaProbe, topic: str, timeout
         stored = stored_offsets(counters, topic)
         return all(stored.get(partition, 0) == end for partition, end in ends.items())
 
-    eventually(caught_up, timeout, f"the consumer did not count everything in {topic}")
+    eventually(caught_up, f"the consumer did not count everything in {topic}", within=timeout)

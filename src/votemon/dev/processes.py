@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mirakuru import HTTPExecutor, SimpleExecutor
 from mirakuru.exceptions import ExecutorError, ProcessFinishedWithError
@@ -79,47 +80,77 @@ def environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+LOG_ROTATE_BYTES = 10 * 1024 * 1024
+LOG_GENERATIONS = 3
+
+
+def rotated_log(path: Path) -> Path:
+    """`path`, emptied once it passed LOG_ROTATE_BYTES: the older text moves to `path`.1 (and .1 to .2, up
+    to LOG_GENERATIONS), so a service's log keeps one name across restarts and never grows unbounded."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.stat().st_size > LOG_ROTATE_BYTES:
+        for generation in range(LOG_GENERATIONS - 1, 0, -1):
+            older = path.with_name(f"{path.name}.{generation}")
+            if older.exists():
+                older.replace(path.with_name(f"{path.name}.{generation + 1}"))
+        path.replace(path.with_name(f"{path.name}.1"))
+    return path
+
+
 class Service:
-    """One `votemon <name>` process with `settings` (or `command` in its place, e.g. a broken consumer
-    the fault tests must catch); its output goes to a log file of its own."""
+    """One process, ready when `GET ready_url` answers 200: `votemon <name>` of the registry with
+    `settings` (or `command` in its place, e.g. a broken consumer the fault tests must catch), or any
+    other `command` given with its `ready_url` (the bench's ceiling app). Its output goes to
+    `logs`/`log_name`.log (default: the name), one file across restarts, rotated by size."""
 
     def __init__(
-        self, name: str, settings: Settings, logs: Path = LOGS / "tests", command: Sequence[str] = ()
+        self,
+        name: str,
+        settings: Settings,
+        logs: Path = LOGS / "tests",
+        command: Sequence[str] = (),
+        *,
+        ready_url: str | None = None,
+        log_name: str | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
-        self.base_url = SERVICE[name].base_url(settings)
-        logs.mkdir(parents=True, exist_ok=True)
-        self.log_path = logs / f"{name}-{uuid.uuid4().hex[:6]}.log"
-        self._executor = HTTPExecutor(
-            list(command) or [str(VOTEMON), name],
-            url=f"{self.base_url}{READY_PATH}",
-            method="GET",
-            status=200,
-            timeout=TIMEOUT,
-            envvars=environment(settings),
-            cwd=str(ROOT),
-            stdin=subprocess.DEVNULL,
-            stdout=self.log_path.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
+        self.command = list(command) or [str(VOTEMON), name]
+        self.ready_url = ready_url or f"{SERVICE[name].base_url(settings)}{READY_PATH}"
+        self.base_url = self.ready_url.removesuffix(urlsplit(self.ready_url).path)
+        self.log_path = logs / f"{log_name or name}.log"
+        self._executor: HTTPExecutor | None = None
         # mirakuru forgets a process once it stopped it; its exit code is read from here
         self._last: subprocess.Popen[bytes] | None = None
 
     @property
     def process(self) -> subprocess.Popen[bytes] | None:
-        """The running process, if any."""
-        return self._executor.process
+        """The process started last, running or not yet reaped, if any."""
+        return None if self._executor is None else self._executor.process
 
     def start(self) -> Service:
         """Start the process without waiting for it (`wait_ready` does); refuse a taken port."""
-        if self._executor.pre_start_check():
-            raise RuntimeError(f"{self.name}: another program listens on {self.base_url}; choose another")
-        SimpleExecutor.start(self._executor)  # Executor.start would also wait until ready
+        with rotated_log(self.log_path).open("ab") as log:
+            self._executor = HTTPExecutor(
+                self.command,
+                url=self.ready_url,
+                method="GET",
+                status=200,
+                timeout=TIMEOUT,
+                envvars=environment(self.settings),
+                cwd=str(ROOT),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            if self._executor.pre_start_check():
+                raise RuntimeError(f"{self.name}: another program listens on {self.base_url}; choose another")
+            SimpleExecutor.start(self._executor)  # Executor.start would also wait until ready
         self._last = self._executor.process
         return self
 
     def wait_ready(self) -> Service:
+        assert self._executor is not None, f"{self.name} was never started"
         try:
             self._executor.wait_for(self._executor.check_subprocess)
         except ExecutorError as error:
@@ -131,8 +162,8 @@ class Service:
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Send `sig` (SIGKILL after `TIMEOUT`) and return the exit code, also of a process that
-        had already ended."""
-        assert self._last is not None, f"{self.name} was never started"
+        had already ended (which this reaps)."""
+        assert self._executor is not None and self._last is not None, f"{self.name} was never started"
         if self._executor.process is not None:
             # raised for an exit code other than 0 or -sig: the caller judges it
             with contextlib.suppress(ProcessFinishedWithError):
