@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.gitops.gitops_support import REPO, argo_copy, container, env_copy, find
+from tests.gitops.gitops_support import argo_copy, container, env_copy, find
 from votemon.gitops import checks, tree
 from votemon.gitops.checks import pods, schemas
 from votemon.gitops.objects import pod_templates
