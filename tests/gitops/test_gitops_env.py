@@ -10,6 +10,7 @@ from typing import Any
 import argocd_root_app
 import pytest
 import validate_manifests as vm
+import yaml
 
 from tests.gitops.gitops_support import REPO, by_key, container, find
 
@@ -40,7 +41,7 @@ def test_root_app_of_apps(env: str) -> None:
 def test_environments_differ_only_in_their_paths_and_their_own_charts() -> None:
     """apps/base holds what both environments sync: the same Applications, each pointed at its
     environment's overlay; only the charts an environment alone needs (dev: metrics-server, gke:
-    KEDA) are its own."""
+    KEDA) are its own, and gke's project has the scheduled load test's sync window."""
     apps = {
         env: {
             (o["kind"], o["metadata"]["name"]): json.dumps(o, sort_keys=True).replace(f"/{env}", "/<env>")
@@ -51,7 +52,10 @@ def test_environments_differ_only_in_their_paths_and_their_own_charts() -> None:
     dev, gke = apps["dev"], apps["gke"]
     assert dev.keys() - gke.keys() == {("Application", "metrics-server")}
     assert gke.keys() - dev.keys() == {("Application", "keda")}
-    assert [key for key in dev.keys() & gke.keys() if dev[key] != gke[key]] == []
+    assert [key for key in dev.keys() & gke.keys() if dev[key] != gke[key]] == [("AppProject", "so1-p2")]
+    project = json.loads(gke["AppProject", "so1-p2"])
+    project["spec"].pop("syncWindows")
+    assert json.dumps(project, sort_keys=True) == dev["AppProject", "so1-p2"]
     paths = {str(path.relative_to(REPO)) for path in vm.app_paths("gke")}
     assert paths == {"overlays/gke", "overlays/gke/data", "overlays/gke/observability"}
 
@@ -156,3 +160,22 @@ def test_redis_and_mongodb_require_authentication() -> None:
         assert mongo_env["MONGO_INITDB_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "mongodb-auth"
         config = find(objs, "ConfigMap", "votemon-config")["data"]
         assert "@" not in config["REDIS_URL"] and "@" not in config["MONGO_URI"]
+
+
+def test_no_automatic_sync_of_the_pipeline_during_the_scheduled_load_test() -> None:
+    """gke's project denies automatic syncs of data and pipeline over the loadtest workflow's cron
+    time and an hour after it (GitHub starts scheduled runs late); manual syncs still pass; dev has none."""
+    workflow = yaml.safe_load((REPO / ".github/workflows/loadtest.yml").read_text())
+    minute, hour, *every_day = workflow[True]["schedule"][0]["cron"].split()
+    assert every_day == ["*", "*", "*"]
+    projects = {env: find(vm.render(REPO / "apps" / env), "AppProject", "so1-p2") for env in vm.ENVS}
+    assert "syncWindows" not in projects["dev"]["spec"]
+    (window,) = projects["gke"]["spec"]["syncWindows"]
+    assert (window["kind"], window["manualSync"], window["timeZone"]) == ("deny", True, "UTC")
+    assert set(window["applications"]) == {"data", "pipeline"}
+    start_minute, start_hour, *window_days = window["schedule"].split()
+    assert window_days == ["*", "*", "*"]
+    start = int(start_hour) * 60 + int(start_minute)
+    end = start + int(window["duration"].removesuffix("m"))
+    run_starts = int(hour) * 60 + int(minute)
+    assert start <= run_starts and run_starts + 60 <= end, "the run, an hour late or long, stays inside"
