@@ -168,7 +168,7 @@ def test_no_automatic_sync_of_the_pipeline_during_the_scheduled_load_test() -> N
     workflow = yaml.safe_load((REPO / ".github/workflows/loadtest.yml").read_text())
     minute, hour, *every_day = workflow[True]["schedule"][0]["cron"].split()
     assert every_day == ["*", "*", "*"]
-    projects = {env: find(vm.render(REPO / "apps" / env), "AppProject", "so1-p2") for env in vm.ENVS}
+    projects = {env: find(list(vm.render(REPO / "apps" / env)), "AppProject", "so1-p2") for env in vm.ENVS}
     assert "syncWindows" not in projects["dev"]["spec"]
     (window,) = projects["gke"]["spec"]["syncWindows"]
     assert (window["kind"], window["manualSync"], window["timeZone"]) == ("deny", True, "UTC")
