@@ -65,6 +65,30 @@ def _feed(environment: Environment, **_: Any) -> None:
 events.init.add_listener(_feed)
 
 
+def _report(environment: Environment, **_: Any) -> None:
+    """The final totals, taken when the run ends (Locust's CSV may miss the last requests), with the
+    votes answered 202 per band and album and the budget's problems (None: no budget given)."""
+    path = environment.parsed_options.votes_report if environment.parsed_options else ""
+    if not path:
+        return
+    total = environment.stats.total
+    report = {
+        "sent": total.num_requests,
+        "failed": total.num_failures,
+        "requests_per_second": total.total_rps,
+        "p50_ms": total.get_response_time_percentile(0.5),
+        "p95_ms": total.get_response_time_percentile(0.95),
+        "p99_ms": total.get_response_time_percentile(0.99),
+        "accepted": dict(environment.vote_feed.accepted),  # type: ignore[attr-defined]
+        "budget_problems": getattr(environment, "budget_problems", None),
+    }
+    Path(path).write_text(json.dumps(report, indent=2), encoding="utf-8")
+
+
+# Locust fires `quitting` in reverse order of registration: the budget's verdict, then this report.
+events.quitting.add_listener(_report)
+
+
 def _budget(environment: Environment, **_: Any) -> None:
     """With --max-failure-ratio or --max-p95-ms, the budget is the exit code: 1 when the run (all
     requests together) is over it or made no request, 0 within it (failures within budget pass).
@@ -92,29 +116,6 @@ def _budget(environment: Environment, **_: Any) -> None:
 
 
 events.quitting.add_listener(_budget)
-
-
-def _report(environment: Environment, **_: Any) -> None:
-    """The final totals, taken when the run ends (Locust's CSV may miss the last requests), with the
-    votes answered 202 per band and album and the budget's problems (None: no budget given)."""
-    path = environment.parsed_options.votes_report if environment.parsed_options else ""
-    if not path:
-        return
-    total = environment.stats.total
-    report = {
-        "sent": total.num_requests,
-        "failed": total.num_failures,
-        "requests_per_second": total.total_rps,
-        "p50_ms": total.get_response_time_percentile(0.5),
-        "p95_ms": total.get_response_time_percentile(0.95),
-        "p99_ms": total.get_response_time_percentile(0.99),
-        "accepted": dict(environment.vote_feed.accepted),  # type: ignore[attr-defined]
-        "budget_problems": getattr(environment, "budget_problems", None),
-    }
-    Path(path).write_text(json.dumps(report, indent=2), encoding="utf-8")
-
-
-events.quitting.add_listener(_report)
 
 
 class Voter(FastHttpUser):

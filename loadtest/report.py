@@ -124,8 +124,8 @@ def count_rows(record: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
-def headline(record: dict[str, Any]) -> str:
-    """One line: the run's verdict, naming what failed and whether it regressed."""
+def verdict(record: dict[str, Any]) -> str:
+    """PASS, or FAIL naming what failed; a regression is added, it does not fail the run."""
     v = record["verdicts"]
     failed = [
         name
@@ -135,10 +135,15 @@ def headline(record: dict[str, Any]) -> str:
         )
         if not ok
     ]
-    verdict = "FAIL (" + ", ".join(failed) + ")" if failed else "PASS"
+    text = "FAIL (" + ", ".join(failed) + ")" if failed else "PASS"
+    return text + (" with REGRESSION" if record.get("regressions") else "")
+
+
+def headline(record: dict[str, Any]) -> str:
+    """One line: the run's verdict, its settings, what regressed."""
     regression = f"; REGRESSION: {'; '.join(record['regressions'])}" if record.get("regressions") else ""
     settings = ", ".join(f"{k} {v}" for k, v in record["settings"].items())
-    return f"load test {verdict} at {settings}{regression}"
+    return f"load test {verdict(record)} at {settings}{regression}"
 
 
 def terminal(record: dict[str, Any]) -> str:
@@ -178,7 +183,7 @@ def trend_svg(runs: Sequence[dict[str, Any]], measure: Measure, width: int = 560
         return "".join(parts)
     low, high = min(values), max(values)
     span = (high - low) or (abs(high) or 1.0)
-    low, high = low - span * 0.1, high + span * 0.1
+    low, high = (max(low - span * 0.1, 0.0) if low >= 0 else low - span * 0.1), high + span * 0.1
     step = (width - left - right) / max(len(runs) - 1, 1)
 
     def xy(i: int, v: float) -> tuple[float, float]:
@@ -202,10 +207,11 @@ def trend_svg(runs: Sequence[dict[str, Any]], measure: Measure, width: int = 560
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{5 if bad else 3}" fill="{color}">'
             f"<title>{label}</title></circle>"
         )
-    for (x, _), _, run in (plotted[0], plotted[-1]) if len(plotted) > 1 else plotted[:1]:
+    ends = [(plotted[0], "start"), (plotted[-1], "end")] if len(plotted) > 1 else [(plotted[0], "start")]
+    for ((x, _), _, run), anchor in ends:
         stamp = html.escape(str(run["time"])[:16])
         parts.append(
-            f'<text x="{x:.1f}" y="{height - 10}" font-size="10" text-anchor="middle">{stamp}</text>'
+            f'<text x="{x:.1f}" y="{height - 10}" font-size="10" text-anchor="{anchor}">{stamp}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -232,7 +238,8 @@ def html_page(record: dict[str, Any], same_settings: Sequence[dict[str, Any]], l
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(headline(record))}</title>
 <style>{STYLE}</style></head><body>
-<h1>{html.escape(headline(record))}</h1>
+<h1>Load test {html.escape(verdict(record))}</h1>
+<p>{html.escape(headline(record))}</p>
 <p>git <code>{html.escape(record["sha"])}</code> at {html.escape(record["time"])}; target
 <code>{html.escape(str(record["settings"].get("target", "")))}</code></p>
 {html_table(summary_rows(record), HEADER)}

@@ -177,6 +177,8 @@ def build_record(
     settings = run_settings(options)
     comparisons = history.compare(figures, settings, earlier, options.window, options.threshold)
     wrong = mismatches(expected, counted)
+    if not expected["total"]:
+        wrong.insert(0, "no vote was accepted: the run proves nothing about counting")
     count_ok = not wrong and (logged is None or logged == expected["total"])
     problems = locust.get("budget_problems") or []
     return {
@@ -244,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bands = {vote["name"] for vote in votes}
     history_path = Path(options.history) if options.history else None
     earlier = history.read(history_path) if history_path else []
-    out = options.out / "runs" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    out = options.out / "runs" / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
     out.mkdir(parents=True, exist_ok=True)
     pipeline = Pipeline(options.results, metrics)
     try:
