@@ -137,12 +137,14 @@ def read(path: Path) -> list[dict[str, Any]]:
 
 def append(path: Path, record: dict[str, Any]) -> bool:
     """Append `record` unless a record with its id is there already (a retried push replays this on
-    a fresh copy of the branch, and must not write it twice); True when written."""
+    a fresh copy of the branch, and must not write it twice), on a line of its own even after a
+    torn last line; True when written."""
     if any(existing.get("id") == record["id"] for existing in read(path)):
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
+    torn = path.exists() and not path.read_bytes().endswith(b"\n") and path.stat().st_size > 0
     with path.open("a", encoding="utf-8") as out:
-        out.write(json.dumps(record, sort_keys=True) + "\n")
+        out.write(("\n" if torn else "") + json.dumps(record, sort_keys=True) + "\n")
     return True
 
 
