@@ -112,6 +112,9 @@ def run_locust(options: argparse.Namespace, out: Path) -> tuple[int, dict[str, A
         "--host", options.host, "--votes-file", str(options.votes_file.resolve()),
         "--html", str(out / "locust.html"), "--csv", str(out / "locust"),
         "--votes-report", str(out / "locust.json"),
+        # at the run time limit each user finishes the request it has in flight, so that a vote the
+        # front accepted is also counted as accepted here (killed mid-request, it was counted only)
+        "--stop-timeout", "30",
     ]  # fmt: skip
     for flag, limit in (
         ("--max-failure-ratio", options.max_failure_ratio),
