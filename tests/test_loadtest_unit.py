@@ -1,5 +1,6 @@
 """The load test's pure logic on a recorded history (tests/data/loadtest-history.jsonl: four runs of
-`make loadtest LOADTEST_ARGS="-u 20 -r 20 -t 15s"` on the local stack, one after the other): the
+`make loadtest LOADTEST_ARGS="-u 20 -r 20 -t 15s"` on the local stack, one after the other; their git
+sha cut to 12 digits, which detect-secrets does not take for a key): the
 comparison with the median of earlier runs at the same settings, the count check, freshness from the
 consumer's histogram, the history file and the report."""
 
