@@ -46,6 +46,12 @@ doctor: ## check this machine's prerequisites (tools, versions, free ports, disk
 demo: up ## run the pipeline under the 1000-vote Locust load and print the results
 	scripts/demo.sh
 
+# The load command of the loadtest workflow, here against `make up`'s pipeline; another target, e.g.
+# the local cluster's front: make loadtest LOADTEST_ARGS="--host http://... --results http://... -u 50"
+LOADTEST_ARGS ?=
+loadtest: install ## Locust with the demo's votes, counted = accepted, report and history in .local/loadtest (docs/loadtest.md)
+	$(PY) -m loadtest $(LOADTEST_ARGS)
+
 lint: install ## ruff (check and format) and mypy --strict on every Python tree
 	$(VENV)/bin/ruff check $(PY_TREES)
 	$(VENV)/bin/ruff format --check $(PY_TREES)
@@ -76,4 +82,4 @@ bench: stack ## the performance benchmark (wrk, vegeta), the page's latency, the
 	$(PY) -m bench.page
 	$(PY) -m bench.results_scale --sizes $(BENCH_SIZES) $(BENCH_SCALE_ARGS)
 
-.PHONY: help install proto stack up down status reset doctor demo lint validate test diff bench cluster cluster-down
+.PHONY: help install proto stack up down status reset doctor demo loadtest lint validate test diff bench cluster cluster-down

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`, after `make up`: the Locust load and the summary (loadtest/demo.py).
+# `make demo`, after `make up`: the Locust load and the summary (loadtest/demo.py on python -m loadtest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec .venv/bin/python loadtest/demo.py
+exec .venv/bin/python -m loadtest.demo

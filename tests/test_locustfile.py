@@ -104,6 +104,10 @@ def test_the_budget_is_the_exit_code(
     front: str, tmp_path: Path, votes: int, status: int, delay_s: float, budget: list[str], code: int
 ) -> None:
     Front.status, Front.delay_s = status, delay_s
-    proc = votes_once(front, tmp_path, [f"Band {i}" for i in range(votes)], *budget)
+    report = tmp_path / "report.json"
+    proc = votes_once(
+        front, tmp_path, [f"Band {i}" for i in range(votes)], *budget, "--votes-report", str(report)
+    )
     assert proc.returncode == code, proc.stderr
     assert ("over budget" in proc.stderr) == (code == 1), proc.stderr
+    assert bool(json.loads(report.read_text())["budget_problems"]) == (code == 1)  # in the run's report

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.gitops.gitops_support import REPO, argo_copy, by_key, container, find
 from votemon.gitops import checks, root_app, tree, trust_root
@@ -159,3 +160,22 @@ def test_redis_and_mongodb_require_authentication() -> None:
         assert mongo_env["MONGO_INITDB_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "mongodb-auth"
         config = find(objs, "ConfigMap", "votemon-config")["data"]
         assert "@" not in config["REDIS_URL"] and "@" not in config["MONGO_URI"]
+
+
+def test_no_automatic_sync_of_the_pipeline_during_the_scheduled_load_test() -> None:
+    """Production's project denies automatic syncs of data and pipeline over the loadtest workflow's
+    cron time and an hour after it (GitHub starts scheduled runs late); manual syncs still pass; the
+    projects the local cluster gets have no window."""
+    workflow = yaml.safe_load((REPO / ".github/workflows/loadtest.yml").read_text())
+    minute, hour, *every_day = workflow[True]["schedule"][0]["cron"].split()
+    assert every_day == ["*", "*", "*"]
+    assert all("syncWindows" not in p["spec"] for p in trust_root.projects())
+    (window,) = find(trust_root.projects(production=True), "AppProject", "so1-p2")["spec"]["syncWindows"]
+    assert (window["kind"], window["manualSync"], window["timeZone"]) == ("deny", True, "UTC")
+    assert set(window["applications"]) == {"data", "pipeline"}
+    start_minute, start_hour, *window_days = window["schedule"].split()
+    assert window_days == ["*", "*", "*"]
+    start = int(start_hour) * 60 + int(start_minute)
+    end = start + int(window["duration"].removesuffix("m"))
+    run_starts = int(hour) * 60 + int(minute)
+    assert start <= run_starts and run_starts + 60 <= end, "the run, an hour late or long, stays inside"
