@@ -135,7 +135,7 @@ def wait_drained(
 
     drained = True
     try:
-        eventually(settled, within, "the load counted", interval, ignoring=(httpx.HTTPError,))
+        eventually(settled, "the load counted", within=within, interval=interval, ignoring=(httpx.HTTPError,))
     except AssertionError:
         drained = False
     return (last[-1] if last else collections.Counter()), drained

@@ -132,7 +132,10 @@ def test_every_deploy_waits_for_the_reviewed_environment() -> None:
 
 def test_no_workflow_writes_to_main() -> None:
     writers = set(jobs_with("contents"))
-    assert writers == {("replicas.yml", "pull-request")}, "only the replicas workflow pushes (a branch)"
+    assert writers == {("replicas.yml", "pull-request"), ("loadtest.yml", "history")}, (
+        "only the replicas workflow (its pull request's branch) and the load test's history (branch"
+        " loadtest-history) push"
+    )
     for path in WORKFLOW_FILES:
         assert not re.search(r"git push\b.*\bmain\b", path.read_text()), path.name
     images = load(WORKFLOWS / "images.yml")

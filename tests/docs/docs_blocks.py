@@ -4,6 +4,7 @@ and runs against the stack. A block's kind is the word after `bash` in its fence
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 from dataclasses import dataclass
 from functools import cache
@@ -96,7 +97,7 @@ def make_targets(block: Block) -> list[str]:
     """The targets of each `make` command of a block (its options and VAR=value arguments left out)."""
     targets = []
     for match in MAKE.finditer(block.commands()):
-        for word in match[1].split():
+        for word in shlex.split(match[1], comments=True):
             if not word.startswith("-") and "=" not in word:
                 targets.append(word)
     return targets

@@ -67,7 +67,9 @@ def main() -> None:
     if args.sso_url:
         yaml.safe_dump(sso(args.sso_url, args.sso_client_id), sys.stdout, sort_keys=False)
     else:
-        yaml.safe_dump_all([*projects(args.repo, production=args.production), *rbac()], sys.stdout, sort_keys=False)
+        yaml.safe_dump_all(
+            [*projects(args.repo, production=args.production), *rbac()], sys.stdout, sort_keys=False
+        )
 
 
 if __name__ == "__main__":
