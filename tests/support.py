@@ -27,7 +27,9 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL") or str(
 
 def test_settings(**overrides: Any) -> Settings:
     """Settings for one test session: unique names, free ports, the tests' Redis database."""
-    return isolated_settings(**{"redis_url": TEST_REDIS_URL, **overrides})
+    # one trusted proxy: the tests act as the load balancer and send X-Forwarded-For themselves
+    values = {"redis_url": TEST_REDIS_URL, "front_trusted_proxy_hops": 1, **overrides}
+    return isolated_settings(**values)
 
 
 def store_settings(database: int, **overrides: Any) -> Settings:
