@@ -162,10 +162,11 @@ def test_a_client_flooding_big_batches_is_shed_before_a_well_behaved_one(pipelin
     client sends single votes, one at a time. The flooder is refused with 429 + Retry-After (its
     made-up X-Forwarded-For entries, different on each request, buy it nothing: the tests act as
     the one trusted proxy and append its address); the other gets at least GOOD_RATIO of its votes
-    accepted. Every vote answered 202 is counted exactly once. Ratios only, no timing."""
+    accepted. Every vote answered 202 is counted exactly once (a 503 with ids, "not confirmed",
+    may or may not have landed: those bound the count from above). Ratios only, no timing."""
     flooder, good = unique_band("Flooder"), unique_band("WellBehaved")
     stop = threading.Event()
-    flood_accepted, flood_statuses = [0], []
+    flood_accepted, flood_statuses, flood_unconfirmed = [0], [], [0]
     lock = threading.Lock()
 
     def flood() -> None:
@@ -181,16 +182,20 @@ def test_a_client_flooding_big_batches_is_shed_before_a_well_behaved_one(pipelin
                     flood_statuses.append(reply.status_code)
                     if reply.status_code == 202:
                         flood_accepted[0] += MAX_BATCH
+                    elif reply.status_code == 503 and "ids" in reply.json():
+                        flood_unconfirmed[0] += MAX_BATCH
                     elif reply.status_code == 429:
                         assert reply.headers["Retry-After"]
 
-    good_statuses = []
+    good_statuses, good_unconfirmed = [], 0
     with ThreadPoolExecutor(4) as pool:
         floods = [pool.submit(flood) for _ in range(4)]
         try:
             with httpx.Client(timeout=30, headers={"X-Forwarded-For": "198.51.100.7"}) as client:
                 for _ in range(300):
-                    good_statuses.append(client.post(f"{pipeline.front}/grpc", json=vote(good)).status_code)
+                    reply = client.post(f"{pipeline.front}/grpc", json=vote(good))
+                    good_statuses.append(reply.status_code)
+                    good_unconfirmed += reply.status_code == 503 and "ids" in reply.json()
         finally:
             stop.set()
         for each in floods:
@@ -202,5 +207,7 @@ def test_a_client_flooding_big_batches_is_shed_before_a_well_behaved_one(pipelin
     )
     assert 429 in flood_statuses
     assert ratio >= GOOD_RATIO
-    assert pipeline.wait_band_count(good, timeout=120) == good_statuses.count(202)
-    assert pipeline.wait_band_count(flooder, timeout=120) == flood_accepted[0]
+    accepted = good_statuses.count(202)
+    assert accepted <= pipeline.wait_band_count(good, timeout=120) <= accepted + good_unconfirmed
+    flooded = pipeline.wait_band_count(flooder, timeout=120)
+    assert flood_accepted[0] <= flooded <= flood_accepted[0] + flood_unconfirmed[0]
