@@ -79,7 +79,7 @@ def test_an_anonymous_request_carries_at_most_the_anonymous_limit(pipeline: Pipe
 
 
 @pytest.mark.parametrize(
-    "authorization", ["Bearer not-the-token", "Bearer ", "Basic dXNlcjpwYXNz", "not-the-token"]
+    "authorization", ["Bearer not-the-token", "Bearer", "Basic dXNlcjpwYXNz", "not-the-token"]
 )
 def test_a_bad_token_is_refused_even_for_one_vote(pipeline: Pipeline, authorization: str) -> None:
     band = unique_band("BadToken")
