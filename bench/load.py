@@ -19,6 +19,7 @@ import orjson
 
 from bench.harness import ROOT
 from bench.stats import vegeta_summary, wrk_summary
+from votemon.dev.processes import TEST_BAND_PREFIX
 
 WRK_SCRIPT = Path(__file__).with_name("wrk.lua")
 BATCH_SIZE = 100
@@ -31,7 +32,12 @@ def tool(name: str) -> str:
 
 
 def vote(i: int) -> dict[str, Any]:
-    return {"name": f"Band {i % 64}", "album": f"Album {i % 7}", "year": 1990 + i % 30, "rank": 9.5}
+    return {
+        "name": f"{TEST_BAND_PREFIX}Band {i % 64}",
+        "album": f"Album {i % 7}",
+        "year": 1990 + i % 30,
+        "rank": 9.5,
+    }
 
 
 @dataclass(frozen=True)

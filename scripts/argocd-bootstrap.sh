@@ -54,9 +54,9 @@ else
     kubectl apply --server-side --field-manager=votemon-bootstrap -f - >/dev/null
 fi
 say "trust root: projects (allowing $repo), default restricted, RBAC"
-production=()
-[[ $sso == true ]] && production=(--production) # a real GKE cluster: the load test's sync window too
-"$root/scripts/gitops" trust-root ${VOTEMON_REPO_URL:+--repo "$VOTEMON_REPO_URL"} "${production[@]}" |
+windows=()
+[[ $sso == true ]] && windows=(--sync-windows) # a real GKE cluster: the load test's sync window too
+"$root/scripts/gitops" trust-root ${VOTEMON_REPO_URL:+--repo "$VOTEMON_REPO_URL"} "${windows[@]}" |
   kubectl apply --server-side --force-conflicts --field-manager=votemon-trust-root -f - >/dev/null
 # A root of an earlier version synced the projects from git: they are no longer its to prune.
 kubectl -n argocd annotate appprojects --all argocd.argoproj.io/tracking-id- >/dev/null

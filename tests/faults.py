@@ -23,7 +23,7 @@ import redis
 
 from tests.support import test_settings
 from votemon.dev.eventually import eventually
-from votemon.dev.pipeline import KafkaProbe, wait_caught_up
+from votemon.dev.pipeline import KafkaProbe, unique_band, wait_caught_up
 from votemon.dev.processes import LOGS, ROOT, environment, free_port
 from votemon.settings import Settings
 from votemon.store import tally
@@ -103,7 +103,9 @@ class VoteLoad:
     count: int
     requests_per_second: float = 60
     resend_every: int = 0  # every n-th request is sent again after its 202: a client that lost the answer
-    bands: tuple[str, str] = field(default_factory=lambda: (f"Fault {uuid.uuid4().hex[:6]}", "Сплин ロック"))
+    bands: tuple[str, str] = field(
+        default_factory=lambda: (unique_band("Fault"), unique_band("Сплин ロック"))
+    )
     acknowledged: dict[str, dict[str, Any]] = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)
     _thread: threading.Thread | None = None

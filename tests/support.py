@@ -21,7 +21,9 @@ from votemon.votes import utc_now
 
 def test_settings(**overrides: Any) -> Settings:
     """Settings for one test session: unique names, free ports, the tests' Redis database."""
-    return isolated_settings(**{"redis_url": redis_url(RedisDatabase.TEST_PIPELINE), **overrides})
+    # one trusted proxy: the tests act as the load balancer and send X-Forwarded-For themselves
+    values = {"redis_url": redis_url(RedisDatabase.TEST_PIPELINE), "front_trusted_proxy_hops": 1, **overrides}
+    return isolated_settings(**values)
 
 
 def store_settings(database: RedisDatabase, **overrides: Any) -> Settings:

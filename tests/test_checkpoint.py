@@ -78,7 +78,7 @@ def record(offset: int, value: bytes | None, tp: TopicPartition = TP) -> Consume
 
 
 def vote_record(offset: int, tp: TopicPartition = TP) -> ConsumerRecord[bytes, bytes]:
-    accepted = AcceptedVote.accept(VoteIn.model_validate(vote("Checkpoint")), utc_now())
+    accepted = AcceptedVote.accept(VoteIn.model_validate(vote("Alux Nahual", "El Viaje")), utc_now())
     return record(offset, accepted.kafka_value(), tp)
 
 
@@ -117,6 +117,16 @@ async def test_the_steps_run_in_order_and_the_partition_commits_its_next_offset(
     assert dict(headers)["source"] == b"votes:3:11"
     assert b"album" in dict(headers)["reason"]
     assert stores.committed == {TP: 13}
+
+
+async def test_a_vote_outside_the_catalogue_is_dead_lettered_with_the_reason_and_counted_nowhere() -> None:
+    """A record written around the front and the gRPC server (both check the catalogue)."""
+    stores = Stores()
+    outsider = AcceptedVote.accept(VoteIn.model_validate(vote("Alux Nahual", "Junk")), utc_now())
+    await checkpoint(stores).commit(TP, [vote_record(20), record(21, outsider.kafka_value())])
+    assert stores.logged == [20]
+    assert dict(stores.dead[0][2])["reason"] == b"album: not an album of Alux Nahual in the catalogue"
+    assert stores.committed == {TP: 22}
 
 
 async def test_a_batch_of_votes_only_sends_no_dead_letters() -> None:

@@ -177,7 +177,7 @@ def test_overload_is_shed_with_503_before_parsing_and_counted_exactly_after_retr
     url = f"{front.base_url}/grpc"
 
     def post(body: object) -> httpx.Response:
-        return httpx.post(url, json=body, timeout=60)
+        return httpx.post(url, json=body, headers=pipeline.integrator_headers, timeout=60)
 
     try:
         server.process.send_signal(signal.SIGSTOP)

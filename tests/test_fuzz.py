@@ -13,10 +13,13 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from votemon.catalogue import Catalogue
 from votemon.dev.pipeline import Pipeline, unique_band
+from votemon.dev.processes import write_test_catalogue
 from votemon.votes import InvalidVotesError, parse_votes
 
 BAND = unique_band("Fuzz")
+CATALOGUE = Catalogue.load(write_test_catalogue())
 
 texts = st.one_of(
     st.sampled_from(
@@ -62,13 +65,14 @@ bodies = st.one_of(votes, valid_votes, st.lists(st.one_of(valid_votes, votes), m
 
 
 def expected_status(body: Any) -> int:
+    """What the validation model and the catalogue make of the body."""
     try:
-        parse_votes(orjson.loads(orjson.dumps(body)))
+        votes, batched = parse_votes(orjson.loads(orjson.dumps(body)))
     except InvalidVotesError:
         return 400
     except orjson.JSONEncodeError:
         return 400
-    return 202
+    return 400 if CATALOGUE.errors(votes, batched) else 202
 
 
 def post(pipeline: Pipeline, content: bytes, accepted: list[int]) -> httpx.Response:

@@ -22,7 +22,9 @@ def test_votes_sent_single_and_batched_concurrently_are_counted_exactly(pipeline
     )
 
     def send(body: object) -> httpx.Response:
-        return httpx.post(f"{pipeline.front}/grpc", json=body, timeout=10)
+        return httpx.post(
+            f"{pipeline.front}/grpc", json=body, headers=pipeline.integrator_headers, timeout=10
+        )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         replies = list(pool.map(send, singles + batches))

@@ -23,6 +23,7 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
+from votemon.catalogue import Catalogue
 from votemon.kafka import Record, ReliableProducer
 from votemon.runtime import configure_logging, ops_app, serve_app, stop_event
 from votemon.settings import Settings
@@ -35,7 +36,9 @@ COUNTED = Counter("votes_counted_total", "Votes counted in Redis for the first t
 LOGGED = Counter("votes_logged_total", "Log documents inserted into MongoDB for the first time")
 REPLAYED = Counter("votes_replayed_total", "Votes skipped because they were counted before")
 DEAD_LETTERS = Counter(
-    "votes_dead_letter_total", "Records that were not votes, sent to the dead-letter topic"
+    "votes_dead_letter_total",
+    "Records that were not votes, or named a band or album not in the catalogue, sent to the "
+    "dead-letter topic",
 )
 RETRIES = Counter("votes_consumer_retries_total", "Retried writes to Redis, MongoDB or Kafka", ["step"])
 BATCH_SECONDS = Histogram("votes_consumer_batch_seconds", "Time to log, count and commit one batch")
@@ -50,6 +53,11 @@ LAG = Gauge("votes_consumer_lag", "Records behind the partition's end", ["partit
 RECONCILE_SECONDS = 1.0
 REDIS_USED_MEMORY = Gauge("votes_redis_used_memory_bytes", "Redis used_memory (INFO memory), every 15 s")
 REDIS_MAXMEMORY = Gauge("votes_redis_maxmemory_bytes", "Redis maxmemory (0: no limit), every 15 s")
+DISTINCT_NAMES = Gauge(
+    "votes_distinct_names",
+    "Bands and albums with counts in Redis (the rankings' sizes), every 15 s",
+    ["kind"],
+)
 HOUSEKEEPING_SECONDS = 15
 
 RETRYABLE = (RedisError, PyMongoError, KafkaError, OSError)
@@ -139,6 +147,10 @@ class Checkpoint:
     offsets: Offsets
     stopping: asyncio.Event
     _logger: structlog.stdlib.BoundLogger = field(default_factory=structlog.get_logger)
+    _catalogue: Catalogue = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._catalogue = Catalogue.load(self.settings.catalogue_file)
 
     async def commit_all(self, polled: dict[TopicPartition, Records]) -> None:
         """Commit every partition of one poll; their writes overlap instead of queueing."""
@@ -151,7 +163,8 @@ class Checkpoint:
     async def commit(self, tp: TopicPartition, records: Records) -> None:
         """The steps, in order; each starts once the one before it is acknowledged:
 
-        1. decode: split the records into votes and dead letters (not a vote, with the reason);
+        1. decode: split the records into votes and dead letters (not a vote, or a band or album
+           not in the catalogue: counted nowhere; with the reason);
         2. dead letters: produce them to the dead-letter topic and await the broker's acks;
         3. log: insert the votes' documents into MongoDB (`_id` = vote id: a replay inserts nothing);
         4. count + offset: one script counts the votes in Redis and stores the partition's next
@@ -176,15 +189,21 @@ class Checkpoint:
         votes, dead = [], []
         for record in records:
             try:
-                votes.append((record.offset, AcceptedVote.from_kafka(record.value)))
+                vote = AcceptedVote.from_kafka(record.value)
             except ValidationError as error:
                 reason = "; ".join(
                     f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in error.errors()
                 )
-                source = f"{record.topic}:{record.partition}:{record.offset}"
-                self._logger.warning("dead letter", source=source, reason=reason)
-                headers = [("reason", reason.encode()), ("source", source.encode())]
-                dead.append((record.key, record.value or b"", headers))
+            else:
+                unknown = self._catalogue.vote_errors(vote)
+                if not unknown:
+                    votes.append((record.offset, vote))
+                    continue
+                reason = "; ".join(f"{name}: {message}" for name, message in unknown.items())
+            source = f"{record.topic}:{record.partition}:{record.offset}"
+            self._logger.warning("dead letter", source=source, reason=reason)
+            headers = [("reason", reason.encode()), ("source", source.encode())]
+            dead.append((record.key, record.value or b"", headers))
         return PartitionBatch(tp, records[0].offset, records[-1].offset + 1, votes), dead
 
     async def log(self, batch: PartitionBatch) -> None:
@@ -229,13 +248,17 @@ class Checkpoint:
 
 
 async def housekeeping(tally: Tally, stopping: asyncio.Event) -> None:
-    """Every 15 s: trim the rate series to its window, and export Redis' memory for the alert."""
+    """Every 15 s: trim the rate series to its window, and export Redis' memory and the number of
+    names counted for the alerts."""
     while not stopping.is_set():
         try:
             await tally.trim_rate()
             used, limit = await tally.memory()
             REDIS_USED_MEMORY.set(used)
             REDIS_MAXMEMORY.set(limit)
+            bands, albums = await tally.distinct_names()
+            DISTINCT_NAMES.labels(kind="band").set(bands)
+            DISTINCT_NAMES.labels(kind="album").set(albums)
         except RedisError as error:
             structlog.get_logger().warning("redis housekeeping failed", error=repr(error))
         with contextlib.suppress(TimeoutError):
@@ -272,6 +295,7 @@ async def run(settings: Settings, checkpoint_type: type[Checkpoint] = Checkpoint
         serve_app(ops_app("consumer", ready), settings.consumer_metrics_bind, stopping, settings)
     )
     await checkpoint.retrying("mongo", vote_log.ensure_indexes)
+    await checkpoint.retrying("redis", tally.backfill_rankings)
     await producer.start()
     await consumer.start()
     consumer.subscribe([settings.votes_topic], listener=offsets)

@@ -13,7 +13,8 @@ from prometheus_client import Counter, Gauge, Histogram
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
-from votemon.admission import Admission
+from votemon.admission import Admission, ClientAdmission, IntegratorTokens, client_address
+from votemon.catalogue import Catalogue
 from votemon.coalescer import Coalescer
 from votemon.http import error_response, json_response
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
@@ -29,6 +30,10 @@ SHED = Counter(
     "votes_shed_requests_total",
     "Requests answered 503 at once, nothing of them sent: the front's or the vote service's "
     "in-flight limit was reached (requests, not votes: a body is not read when the limit is reached)",
+)
+THROTTLED = Counter(
+    "votes_throttled_requests_total",
+    "Requests answered 429 at once, nothing of them sent: their client was over its own in-flight share",
 )
 VOTES_IN_FLIGHT = Gauge("votes_in_flight", "Votes sent to the vote service and not yet answered")
 REQUEST_SECONDS = Histogram(
@@ -79,6 +84,19 @@ def shed(settings: Settings) -> Response:
     )
 
 
+def throttled(settings: Settings) -> Response:
+    """The answer to a client over its own share while the front still admits others' votes."""
+    THROTTLED.inc()
+    return json_response(
+        {
+            "error": "too_many_requests",
+            "message": "this client has too many votes in flight; nothing was sent; send them again later",
+        },
+        429,
+        headers={"Retry-After": str(settings.retry_after_seconds)},
+    )
+
+
 def cast_failed(settings: Settings, error: grpc.aio.AioRpcError, ids: list[str]) -> Response:
     """The answer to votes the vote service did not confirm: 503 with the ids when a retry may work."""
     log = structlog.get_logger()
@@ -96,15 +114,19 @@ def cast_failed(settings: Settings, error: grpc.aio.AioRpcError, ids: list[str])
 
 
 class VoteGateway:
-    """The front's way to the vote service: admission, then one CastBatch call per request, single
-    votes of concurrent requests coalesced into one call."""
+    """The front's way to the vote service: who may send what (integrator tokens, the catalogue),
+    admission per client, then one CastBatch call per request, single votes of concurrent requests
+    coalesced into one call."""
 
-    def __init__(self, settings: Settings, channel: grpc.aio.Channel) -> None:
+    def __init__(self, settings: Settings, channel: grpc.aio.Channel, catalogue: Catalogue) -> None:
         self._settings = settings
+        self._catalogue = catalogue
+        self._tokens = IntegratorTokens(settings.integrator_tokens)
         self._stub = votes_pb2_grpc.VoteServiceStub(channel)
         window = settings.coalesce_window_ms / 1000
         self._coalescer = Coalescer(self._send, window, settings.coalesce_max_votes)
-        self.admission = Admission(settings.front_max_inflight_votes, VOTES_IN_FLIGHT)
+        total = Admission(settings.front_max_inflight_votes, VOTES_IN_FLIGHT)
+        self.admission = ClientAdmission(total, settings.front_client_max_inflight_votes)
 
     async def _send(self, votes: list[votes_pb2.Vote]) -> None:
         """The call is all or nothing, so its OK status is the confirmation: the reply's count is not
@@ -112,10 +134,12 @@ class VoteGateway:
         request = votes_pb2.CastBatchRequest(votes=votes)
         await self._stub.CastBatch(request, timeout=self._settings.grpc_deadline_seconds)
 
-    async def cast(self, votes: list[votes_pb2.Vote], batched: bool) -> Response:
+    async def cast(self, votes: list[votes_pb2.Vote], batched: bool, client: str) -> Response:
         """Sends admitted votes and answers: 202 with their ids, or why not."""
         ids = [vote.id for vote in votes]
-        if not self.admission.try_admit(len(votes)):
+        if self.admission.client_over_share(client, len(votes)):
+            return throttled(self._settings)
+        if not self.admission.try_admit(client, len(votes)):
             return shed(self._settings)
         try:
             if batched or self._settings.coalesce_window_ms == 0:
@@ -125,7 +149,7 @@ class VoteGateway:
         except grpc.aio.AioRpcError as error:
             return cast_failed(self._settings, error, ids)
         finally:
-            self.admission.release(len(votes))
+            self.admission.release(client, len(votes))
         VOTES_ACCEPTED.inc(len(votes))
         return json_response({"accepted": len(votes), "ids": ids}, 202)
 
@@ -142,7 +166,12 @@ class VoteGateway:
             return error_response(
                 415, "unsupported_media_type", "send the vote as application/json", field="body"
             )
-        if self.admission.full():
+        authorized = bool(request.headers.get("Authorization"))
+        if authorized and not self._authorized():
+            return error_response(
+                403, "invalid_token", "the integrator token is not valid", field="authorization"
+            )
+        if self.admission.total.full():
             return shed(self._settings)
         body = await request.get_data(cache=False)
         try:
@@ -153,13 +182,35 @@ class VoteGateway:
             parsed, batched = parse_votes(document)
         except InvalidVotesError as invalid:
             return invalid_votes_response(invalid.errors)
-        return await self.cast([vote.to_proto() for vote in parsed], batched)
+        limit = self._settings.front_anonymous_max_votes
+        if len(parsed) > limit and not authorized:
+            return json_response(
+                {
+                    "error": "token_required",
+                    "message": f"an anonymous request carries at most {limit} votes; "
+                    "larger batches need an integrator token (Authorization: Bearer <token>)",
+                    "field": "authorization",
+                },
+                401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        unknown = self._catalogue.errors(parsed, batched)
+        if unknown:
+            return invalid_votes_response(unknown)
+        forwarded = request.headers.getlist("X-Forwarded-For")
+        client = client_address(request.remote_addr or "", forwarded, self._settings.front_trusted_proxy_hops)
+        return await self.cast([vote.to_proto() for vote in parsed], batched, client)
+
+    def _authorized(self) -> bool:
+        """The Authorization header holds a bearer token of an integrator."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and self._tokens.valid(token.strip())
 
 
-def create_app(settings: Settings, channel: grpc.aio.Channel) -> Quart:
+def create_app(settings: Settings, channel: grpc.aio.Channel, catalogue: Catalogue) -> Quart:
     app = Quart("votemon.front")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    gateway = VoteGateway(settings, channel)
+    gateway = VoteGateway(settings, channel, catalogue)
     health_stub = health_pb2_grpc.HealthStub(channel)
 
     async def grpc_ready() -> bool:
@@ -204,11 +255,12 @@ def invalid_votes_response(errors: list[FieldError]) -> Response:
 async def run(settings: Settings) -> None:
     log = configure_logging(settings, "front")
     stopping = stop_event()
+    catalogue = Catalogue.load(settings.catalogue_file)
     channel = grpc_channel(settings)
     log.info("serving", bind=settings.front_bind, grpc_target=settings.grpc_target)
     try:
         await serve_app(
-            create_app(settings, channel),
+            create_app(settings, channel, catalogue),
             settings.front_bind,
             stopping,
             settings,

@@ -12,6 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Gauge, Histogram
 
 from votemon.admission import Admission
+from votemon.catalogue import Catalogue
 from votemon.kafka import Record, ReliableProducer
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
 from votemon.runtime import configure_logging, ops_app, serve_app, stop_event
@@ -39,9 +40,10 @@ class VoteService(votes_pb2_grpc.VoteServiceServicer):
     The votes come with their ids: the front gives them (`VoteIn.to_proto`), and a vote without one
     is refused, so that an id is never made up here that the front's client does not know."""
 
-    def __init__(self, producer: ReliableProducer, settings: Settings) -> None:
+    def __init__(self, producer: ReliableProducer, settings: Settings, catalogue: Catalogue) -> None:
         self._producer = producer
         self._settings = settings
+        self._catalogue = catalogue
         self._admission = Admission(settings.grpc_max_inflight_votes, VOTES_IN_FLIGHT)
         self._log = structlog.get_logger()
 
@@ -60,7 +62,7 @@ class VoteService(votes_pb2_grpc.VoteServiceServicer):
     async def _produce(
         self, votes: Sequence[votes_pb2.Vote], context: grpc.aio.ServicerContext[object, object]
     ) -> int:
-        errors = proto_errors(votes)
+        errors = proto_errors(votes) or self._catalogue.errors(votes)
         if errors:
             details = "; ".join(f"votes[{e.index}].{e.field}: {e.message}" for e in errors)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, details)
@@ -107,11 +109,12 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
 async def run(settings: Settings) -> None:
     log = configure_logging(settings, "grpc-server")
     stopping = stop_event()
+    catalogue = Catalogue.load(settings.catalogue_file)
     producer = ReliableProducer(settings)
     await producer.start()
     health_servicer = health.aio.HealthServicer()
     server = grpc.aio.server(options=server_options(settings))
-    votes_pb2_grpc.add_VoteServiceServicer_to_server(VoteService(producer, settings), server)
+    votes_pb2_grpc.add_VoteServiceServicer_to_server(VoteService(producer, settings, catalogue), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if server.add_insecure_port(settings.grpc_bind) == 0:
         raise SystemExit(f"cannot listen on {settings.grpc_bind}")

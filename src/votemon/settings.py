@@ -4,6 +4,7 @@ the registry of the pipeline's services, which `votemon`, the local stack, the t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr
@@ -52,7 +53,7 @@ class Settings(BaseSettings):
     # it, its memory stays bounded (grpc.aio's own maximum_concurrent_rpcs queues calls, it does not
     # refuse them). Above what the gke fronts can send together (3 x FRONT_MAX_INFLIGHT_VOTES, even
     # if round robin sent them all to one server), so that it only binds beyond them.
-    grpc_max_inflight_votes: Count = 5000
+    grpc_max_inflight_votes: Count = 7000
     # 5 ms: in paired bench runs 7-10 % less grpc-server CPU per vote than 2 ms (docs/bench/profile.md)
     producer_linger_ms: int = Field(default=5, ge=0)
     coalesce_window_ms: float = Field(default=2.0, ge=0)  # 0: one call per single vote
@@ -75,8 +76,29 @@ class Settings(BaseSettings):
     # on the shared 2-core machine) with 800 votes in flight (8 x 100); 1,000 keeps it with a margin
     # and bounds an admitted vote's wait to ~80 ms at 12,000 votes/s (Little's law). Measured at 2x
     # for 60 s: 5,000 gave accepted p99 1.3-10 s; 1,500, 1.5 s; 1,000, 0.62 s; 600, 0.7 s and half
-    # the throughput. A lone batch is admitted even when it is larger.
-    front_max_inflight_votes: Count = 1000
+    # the throughput. A lone batch is admitted even when it is larger. Since issue 26 that 1,000 is
+    # the per-client limit below (bench.overload is one client), and the front's is twice it.
+    front_max_inflight_votes: Count = 2000
+    # Per client (see front_trusted_proxy_hops): over this many votes in flight, a client's further
+    # requests are answered 429 + Retry-After, so that one client sending big batches at full speed
+    # cannot take the whole front_max_inflight_votes (issue 26). Its first request is admitted
+    # whatever its size, so a full batch (1,000) always fits; front_max_inflight_votes is twice it,
+    # so one client leaves at least half of the front to the others.
+    front_client_max_inflight_votes: Count = 1000
+    # How many proxies in front of the front append to X-Forwarded-For: the client is the address
+    # the outermost of them saw, that many entries from the right (Google's external Application
+    # Load Balancer appends "<client>, <load balancer>": 2). 0: the TCP peer. Entries further left
+    # are whatever the client sent, and never name it.
+    front_trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
+    # An anonymous request carries at most this many votes; more need an integrator token.
+    front_anonymous_max_votes: int = Field(default=10, ge=1, le=1000)
+    # Bearer tokens of integrators, comma-separated, from the Secret votemon-integrators (never in git).
+    integrator_tokens: SecretStr | None = None
+    # The bands and albums that can be voted for (base/pipeline-config/catalogue.json; in the
+    # cluster the ConfigMap votemon-catalogue mounted at /etc/votemon/catalogue).
+    catalogue_file: Path = Path("base/pipeline-config/catalogue.json")
+    # /api/totals lists at most this many bands and albums, the rest summed as "other".
+    totals_top: int = Field(default=50, ge=1, le=500)
     log_level: str = "info"
 
 

@@ -163,14 +163,14 @@ def test_redis_and_mongodb_require_authentication() -> None:
 
 
 def test_no_automatic_sync_of_the_pipeline_during_the_scheduled_load_test() -> None:
-    """Production's project denies automatic syncs of data and pipeline over the loadtest workflow's
+    """A real GKE cluster's project denies automatic syncs of data and pipeline over the loadtest workflow's
     cron time and an hour after it (GitHub starts scheduled runs late); manual syncs still pass; the
     projects the local cluster gets have no window."""
     workflow = yaml.safe_load((REPO / ".github/workflows/loadtest.yml").read_text())
     minute, hour, *every_day = workflow[True]["schedule"][0]["cron"].split()
     assert every_day == ["*", "*", "*"]
     assert all("syncWindows" not in p["spec"] for p in trust_root.projects())
-    (window,) = find(trust_root.projects(production=True), "AppProject", "so1-p2")["spec"]["syncWindows"]
+    (window,) = find(trust_root.projects(sync_windows=True), "AppProject", "so1-p2")["spec"]["syncWindows"]
     assert (window["kind"], window["manualSync"], window["timeZone"]) == ("deny", True, "UTC")
     assert set(window["applications"]) == {"data", "pipeline"}
     start_minute, start_hour, *window_days = window["schedule"].split()

@@ -18,7 +18,7 @@ import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from votemon.dev.eventually import eventually
-from votemon.dev.processes import LOGS, Service, free_port, start_services
+from votemon.dev.processes import LOGS, TEST_BAND_PREFIX, Service, free_port, start_services
 from votemon.kafka import create_topics
 from votemon.settings import Settings
 from votemon.store import tally
@@ -65,8 +65,8 @@ class KafkaProbe:
             producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all")
             await producer.start()
             try:
-                for key, value in records:
-                    await producer.send_and_wait(topic, value=value, key=key)
+                sent = [await producer.send(topic, value=value, key=key) for key, value in records]
+                await asyncio.gather(*sent)
             finally:
                 await producer.stop()
 
@@ -124,8 +124,16 @@ class Pipeline:
     def logs(self) -> pymongo.collection.Collection[dict[str, Any]]:
         return self.mongo[self.settings.mongo_database]["logs"]
 
+    @property
+    def integrator_headers(self) -> dict[str, str]:
+        """The run's integrator token (isolated_settings makes one up): batches over the anonymous
+        limit need it."""
+        tokens = self.settings.integrator_tokens
+        return {"Authorization": f"Bearer {tokens.get_secret_value().split(',')[0]}"} if tokens else {}
+
     def post(self, body: Any, path: str = "/grpc") -> httpx.Response:
-        return self.http.post(f"{self.front}{path}", json=body)
+        """POST as an integrator: any batch up to the front's maximum."""
+        return self.http.post(f"{self.front}{path}", json=body, headers=self.integrator_headers)
 
     def band_count(self, band: str) -> int:
         return int(self.redis.hget(tally.BY_BAND, band) or 0)
@@ -187,7 +195,8 @@ def running_pipeline(
 
 
 def unique_band(prefix: str = "Band") -> str:
-    return f"{prefix} {uuid.uuid4().hex[:10]}"
+    """A band no other test votes for, that the tests' catalogue admits (with any album)."""
+    return f"{TEST_BAND_PREFIX}{prefix} {uuid.uuid4().hex[:10]}"
 
 
 def vote(band: str, album: str = "Album", **fields: Any) -> dict[str, Any]:

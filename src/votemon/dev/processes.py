@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,10 +23,15 @@ from urllib.parse import urlsplit
 from mirakuru import HTTPExecutor, SimpleExecutor
 from mirakuru.exceptions import ExecutorError, ProcessFinishedWithError
 
+from votemon.catalogue import Catalogue
 from votemon.settings import READY_PATH, SERVICE, SERVICES, Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 LOGS = ROOT / ".local" / "log"
+CATALOGUE = ROOT / "base" / "pipeline-config" / "catalogue.json"
+# Every band the tests and the bench vote for starts with this (votemon.dev.pipeline.unique_band):
+# their catalogue admits such bands with any album, beside the real catalogue's.
+TEST_BAND_PREFIX = "test: "
 VOTEMON = Path(sys.executable).with_name("votemon")
 TIMEOUT = 60.0  # to become ready, and to exit after the stop signal
 
@@ -52,11 +58,26 @@ def free_port() -> int:
     raise RuntimeError("no free port below the ephemeral range")
 
 
+def write_test_catalogue() -> Path:
+    """The catalogue of the tests and the bench: the real one, and any band named with
+    TEST_BAND_PREFIX. Written whole and renamed into place, so concurrent runs never read half."""
+    catalogue = Catalogue.load(CATALOGUE).model_copy(update={"test_band_prefix": TEST_BAND_PREFIX})
+    target = ROOT / ".local" / "run" / "test-catalogue.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+    partial.write_text(catalogue.model_dump_json(indent=2))
+    partial.replace(target)
+    return target
+
+
 def isolated_settings(**overrides: object) -> Settings:
     """Settings of a run of its own beside anything else on the stack: unique topics, consumer group
-    and MongoDB database, every service on a free port."""
+    and MongoDB database, every service on a free port, the test catalogue and an integrator token
+    of its own (made up per run, never written anywhere but the services' environment)."""
     run = uuid.uuid4().hex[:8]
     values: dict[str, object] = {
+        "catalogue_file": write_test_catalogue(),
+        "integrator_tokens": secrets.token_urlsafe(32),
         "votes_topic": f"votes-submitted-test-{run}",
         "dead_letter_topic": f"votes-dead-letter-test-{run}",
         "consumer_group": f"vote-counter-test-{run}",

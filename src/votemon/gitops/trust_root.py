@@ -3,7 +3,7 @@ AppProjects (apps/projects), each project without sourceRepos of its own allowin
 and Argo CD's RBAC (apps/argocd). A commit under apps/ therefore cannot add or widen a project.
 
     scripts/gitops trust-root [--repo git://127.0.0.1:19418/votemon.git]   # projects and RBAC
-    scripts/gitops trust-root --production   # and the scheduled load test's sync window (real GKE)
+    scripts/gitops trust-root --sync-windows   # and the scheduled load test's sync window (real GKE)
     scripts/gitops trust-root --sso-url https://argocd.example.org --sso-client-id ID
                                              # GKE's last bootstrap step: Google SSO, admin disabled
 """
@@ -21,23 +21,23 @@ from votemon.gitops.tree import Obj, render, repository
 PROJECTS = REPO / "apps" / "projects"
 # Production's own project settings: the scheduled load test's sync window. Not on the local cluster,
 # which the tests bootstrap as gke too and which must sync at any hour.
-PRODUCTION_WINDOWS = PROJECTS / "production" / "sync-window.yaml"
+GKE_SYNC_WINDOWS = PROJECTS / "real-gke" / "sync-window.yaml"
 ARGOCD_CONFIG = REPO / "apps" / "argocd"
 SSO = ARGOCD_CONFIG / "sso.yaml"
 # Where apps/argocd/sso.yaml leaves the installation's own values.
 SSO_PLACEHOLDERS = ("<argocd-url>", "<oidc-client-id>")
 
 
-def projects(repo: str | None = None, *, production: bool = False) -> list[Obj]:
+def projects(repo: str | None = None, *, sync_windows: bool = False) -> list[Obj]:
     """The AppProjects; those that name no sourceRepos sync this repository (and `repo`, a fork or
-    the local git server, when given); in production, with its sync windows."""
+    the local git server, when given); with the sync windows of a real GKE cluster when asked."""
     upstream = repository().url
     allowed = [upstream] + ([repo] if repo and repo != upstream else [])
-    windows: Obj = yaml.safe_load(PRODUCTION_WINDOWS.read_text(encoding="utf-8"))
+    windows: Obj = yaml.safe_load(GKE_SYNC_WINDOWS.read_text(encoding="utf-8"))
     rendered = [dict(p, spec=dict(p["spec"])) for p in render(PROJECTS)]
     for project in rendered:
         project["spec"].setdefault("sourceRepos", allowed)
-        if production and project["metadata"]["name"] == windows["metadata"]["name"]:
+        if sync_windows and project["metadata"]["name"] == windows["metadata"]["name"]:
             project["spec"]["syncWindows"] = windows["spec"]["syncWindows"]
     return rendered
 
@@ -58,7 +58,11 @@ def sso(url: str, client_id: str) -> Obj:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", help="a repository the projects allow besides the one in git")
-    parser.add_argument("--production", action="store_true", help="with production's sync windows")
+    parser.add_argument(
+        "--sync-windows",
+        action="store_true",
+        help="with the sync windows of a real GKE cluster (apps/projects/real-gke)",
+    )
     parser.add_argument("--sso-url", help="Argo CD's external URL: print the SSO settings instead")
     parser.add_argument("--sso-client-id", help="the OAuth client id of Argo CD's Google sign-in")
     args = parser.parse_args()
@@ -68,7 +72,7 @@ def main() -> None:
         yaml.safe_dump(sso(args.sso_url, args.sso_client_id), sys.stdout, sort_keys=False)
     else:
         yaml.safe_dump_all(
-            [*projects(args.repo, production=args.production), *rbac()], sys.stdout, sort_keys=False
+            [*projects(args.repo, sync_windows=args.sync_windows), *rbac()], sys.stdout, sort_keys=False
         )
 
 

@@ -1,6 +1,7 @@
 -- Counts one batch of one partition, atomically, and records how far that partition was counted.
 -- KEYS: 1 offsets hash, 2 total, 3 by-band hash, 4 by-album hash, 5 per-second hash,
---       6 latest sorted set (the newest votes, for the results page)
+--       6 latest sorted set (the newest votes, for the results page),
+--       7 band ranking, 8 album ranking (sorted sets of the same counts, for the top N)
 -- ARGV: 1 partition field, 2 first offset of this batch, 3 next offset after it,
 --       4 seen-key prefix, 5 dedupe window (s), 6 dedupe bucket width (s), 7 latest size,
 --       8 the votes as a JSON array of
@@ -42,6 +43,8 @@ for _, vote in ipairs(cjson.decode(ARGV[8])) do
     redis.call('SADD', buckets[1], vote[2])
     redis.call('HINCRBY', KEYS[3], vote[3], 1)
     redis.call('HINCRBY', KEYS[4], vote[4], 1)
+    redis.call('ZINCRBY', KEYS[7], 1, vote[3])
+    redis.call('ZINCRBY', KEYS[8], 1, vote[4])
     redis.call('HINCRBY', KEYS[5], tostring(vote[5]), 1)
     redis.call('ZADD', KEYS[6], vote[6], vote[7])
     counted = counted + 1

@@ -9,7 +9,9 @@ consumer seeks back to the stored offset and counts those records again.
 Nothing here grows with the number of votes: the dedupe sets hold the ids counted in the last
 dedup_window_seconds (plus one bucket) and expire whole, `votes:latest` is trimmed to LATEST_SIZE
 in the same script, and `votes:per-second` is trimmed to the rate window. Every read the results
-API makes is O(bands + albums), O(limit) or O(seconds), whatever the size of the log.
+API makes is O(top N), O(limit) or O(seconds), whatever the size of the log and however many names
+were ever counted: the same script keeps each count also in a sorted set (`votes:rank:*`), so that
+/api/totals reads the top N and sums the rest into "other" (issue 26), never the whole hash.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from redis.asyncio import Redis
 
 from votemon.settings import Settings
 from votemon.store import PartitionBatch
-from votemon.votes import AcceptedVote
+from votemon.votes import NAME_MAX_LENGTH, AcceptedVote
 
 TOTAL = "votes:total"
 BY_BAND = "votes:by-band"
 BY_ALBUM = "votes:by-album"
+BAND_RANKING = "votes:rank:band"
+ALBUM_RANKING = "votes:rank:album"
 PER_SECOND = "votes:per-second"
 LATEST = "votes:latest"
 SEEN_PREFIX = "votes:dedupe:"  # not votes:seen:, the old per-id keys (a numeric id could clash)
@@ -37,6 +41,20 @@ OFFSETS = "votes:offsets"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_SIZE = 100  # the most /api/logs may ask for
 DEDUP_BUCKETS = 5  # sets per window: each vote is looked up in 6, memory is at most 1.2 windows
+# A name is at most NAME_MAX_LENGTH characters, printable (no control characters): in JSON at most
+# 4 bytes each (UTF-8; '"' and '\\' escape to 2). An album row names its band and album.
+_ROW_BYTES = {"band": 4 * NAME_MAX_LENGTH + 40, "album": 8 * NAME_MAX_LENGTH + 60}
+_BACKFILL = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local counts = redis.call('HGETALL', KEYS[1])
+for i = 1, #counts, 2 do redis.call('ZADD', KEYS[2], counts[i + 1], counts[i]) end
+return #counts / 2
+"""
+
+
+def max_totals_bytes(top: int) -> int:
+    """The most /api/totals can weigh with `top` bands and albums, whatever Redis holds."""
+    return top * (_ROW_BYTES["band"] + _ROW_BYTES["album"]) + 200
 
 
 @dataclass(frozen=True)
@@ -128,7 +146,8 @@ class Tally:
             ),
         ]
         counted, behind = await self._count(
-            keys=[OFFSETS, TOTAL, BY_BAND, BY_ALBUM, PER_SECOND, LATEST], args=args
+            keys=[OFFSETS, TOTAL, BY_BAND, BY_ALBUM, PER_SECOND, LATEST, BAND_RANKING, ALBUM_RANKING],
+            args=args,
         )
         return Counted(int(counted), None if int(behind) < 0 else int(behind))
 
@@ -149,22 +168,37 @@ class Tally:
         old = [second for second in await self._redis.hkeys(PER_SECOND) if int(second) < cutoff]
         return int(await self._redis.hdel(PER_SECOND, *old)) if old else 0
 
+    async def backfill_rankings(self) -> int:
+        """Build the rankings from the counters where they do not exist yet (Redis counted by a
+        version before them); returns how many names were ranked. Atomic, and a no-op once done."""
+        ranked = 0
+        for counts, ranking in ((BY_BAND, BAND_RANKING), (BY_ALBUM, ALBUM_RANKING)):
+            ranked += int(await self._redis.eval(_BACKFILL, 2, counts, ranking))
+        return ranked
+
     async def totals(self) -> dict[str, Any]:
+        """The total, the top `totals_top` bands and albums, most votes first, and what the others
+        got together ("other"): at most max_totals_bytes, however many names Redis holds."""
+        top = self._settings.totals_top
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.get(TOTAL)
-            pipe.hgetall(BY_BAND)
-            pipe.hgetall(BY_ALBUM)
-            total, bands, albums = await pipe.execute()
+            pipe.zrevrange(BAND_RANKING, 0, top - 1, withscores=True)
+            pipe.zrevrange(ALBUM_RANKING, 0, top - 1, withscores=True)
+            total_text, bands, albums = await pipe.execute()
+        total = int(total_text or 0)
         by_album = []
-        for key, votes in albums.items():
+        for key, votes in albums:
             band, _, album = key.partition(" / ")
             by_album.append({"band": band, "album": album, "votes": int(votes)})
+        by_band = [{"band": band, "votes": int(votes)} for band, votes in bands]
         return {
-            "total": int(total or 0),
-            "bands": sorted(
-                ({"band": b, "votes": int(v)} for b, v in bands.items()), key=lambda r: -r["votes"]
-            ),
-            "albums": sorted(by_album, key=lambda r: -r["votes"]),
+            "total": total,
+            "bands": by_band,
+            "albums": by_album,
+            "other": {
+                "bands": total - sum(row["votes"] for row in by_band),
+                "albums": total - sum(row["votes"] for row in by_album),
+            },
         }
 
     async def latest(self, limit: int) -> list[dict[str, Any]]:
@@ -176,6 +210,14 @@ class Tally:
         """(used_memory, maxmemory) in bytes, from INFO memory; maxmemory 0 means no limit."""
         info = await self._redis.info("memory")
         return int(info["used_memory"]), int(info.get("maxmemory", 0))
+
+    async def distinct_names(self) -> tuple[int, int]:
+        """How many bands and albums have counts (the rankings' sizes): O(1)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(BAND_RANKING)
+            pipe.zcard(ALBUM_RANKING)
+            bands, albums = await pipe.execute()
+        return int(bands), int(albums)
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())
