@@ -6,8 +6,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 export STACK_DIR=$root/.local/cluster
 # shellcheck source=stack/lib.sh
 source "$root/stack/lib.sh"
-for name in argocd-server argocd-application-controller argocd-repo-server argocd-redis git-daemon kwok \
-  kube-scheduler kube-controller-manager kube-apiserver etcd; do
+for name in argocd-notifications notification-receiver argocd-server argocd-application-controller \
+  argocd-repo-server argocd-redis git-daemon kwok-operators kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
   stop "$name"
 done
 if [[ ${1:-} == --wipe ]]; then

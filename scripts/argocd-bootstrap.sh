@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # Bootstraps Argo CD onto this repository with the argocd CLI, as an operator does (README, GitOps):
 # the root project, then the root app-of-apps; everything else follows from git.
-#   scripts/argocd-bootstrap.sh dev|gke [--without-operators]
+#   scripts/argocd-bootstrap.sh dev|gke [--without-operators] [--without-health-gates]
 # Needs the argocd CLI logged in (argocd login) and kubectl pointing at the same cluster.
 #   VOTEMON_REPO_URL      the repository Argo CD syncs: the one setting a fork (or the local
 #                         cluster's git server) changes; default: the one in apps/root/app-of-apps.yaml
 #   --without-operators   for a cluster that cannot reach the operators' Helm charts (the local one):
-#                         their Applications are left out of the root, their CRDs are installed from
-#                         schemas/crds, and the root does not wait on each wave's health (the data
-#                         stage's Kafka and ExternalSecrets stay Progressing with no operator).
+#                         their Applications are left out of the root and their CRDs are installed
+#                         from schemas/crds (locally, cluster/operators.sh writes their status).
+#   --without-health-gates the root does not wait on each wave's health (and no root on this
+#                         cluster does: the health check is cluster-wide); for the local dev root,
+#                         whose consumer HPA is Degraded without a metrics API (docs/operator.md)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-environment=${1:?usage: $0 dev|gke [--without-operators]}
-options=("${@:2}")
+environment=${1:?usage: $0 dev|gke [--without-operators] [--without-health-gates]}
+options=()
+health_gates=1
+for option in "${@:2}"; do
+  if [[ $option == --without-health-gates ]]; then health_gates=0; else options+=("$option"); fi
+done
 python=$root/.venv/bin/python
 manifest=$("$python" "$root/scripts/argocd_root_app.py" "$environment" ${VOTEMON_REPO_URL:+--repo "$VOTEMON_REPO_URL"} \
   "${options[@]}")
@@ -34,13 +40,15 @@ if [[ " ${options[*]} " == *" --without-operators "* ]]; then
   # Poll rather than `kubectl wait`, which errors on a CRD whose status is not written yet.
   established='{range .items[*]}{.status.conditions[?(@.type=="Established")].status}{"\n"}{end}'
   timeout 120 bash -c "until ! kubectl get crd -o jsonpath='$established' | grep -qv True; do sleep 0.5; done"
-else
-  # Give Applications a health status, so the root waits for each wave of children to be Healthy
-  # before the next one (Argo CD has no built-in health for Application since 1.8).
-  kubectl -n argocd create configmap argocd-cm --dry-run=client -o yaml \
-    --from-file=resource.customizations.health.argoproj.io_Application="$root/apps/root/application-health.lua" |
-    kubectl apply --server-side --field-manager=votemon-bootstrap -f - >/dev/null
 fi
+# Give Applications a health status, so the root waits for each wave of children to be Healthy
+# before the next one (Argo CD has no built-in health for Application since 1.8). Without it (the
+# same field manager applying no such key removes it), the root only waits for each wave to sync.
+health_check=()
+((health_gates)) &&
+  health_check=(--from-file=resource.customizations.health.argoproj.io_Application="$root/apps/root/application-health.lua")
+kubectl -n argocd create configmap argocd-cm --dry-run=client -o yaml "${health_check[@]}" |
+  kubectl apply --server-side --field-manager=votemon-bootstrap -f - >/dev/null
 say "project so1-p2-bootstrap (allows $repo)"
 argocd proj create --upsert -f "$root/apps/projects/bootstrap.yaml"
 if ! argocd proj get so1-p2-bootstrap -o json | grep -qF "\"$repo\""; then
