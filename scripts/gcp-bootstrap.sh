@@ -2,7 +2,7 @@
 # The GCP side of the gke environment and of the Cloud Run results service, from an empty project,
 # and the one command that points a fork's files at its own project, repository and registry.
 #
-#   scripts/gcp-bootstrap.sh configure   rewrite every placeholder in apps/, overlays/, cloudrun/
+#   scripts/gcp-bootstrap.sh configure   rewrite every placeholder in apps/, overlays/, cloudrun/, argocd/
 #   scripts/gcp-bootstrap.sh gcp         create the network, cluster, addresses, DNS, accounts, image
 #   DRY_RUN=1 scripts/gcp-bootstrap.sh … print the commands (and files) instead of changing anything
 #
@@ -69,7 +69,7 @@ configure() {
   cd "$ROOT"
   local apps overlays
   mapfile -t apps < <(find apps -name '*.yaml' | sort)
-  mapfile -t overlays < <(find overlays cloudrun -name '*.yaml' | sort)
+  mapfile -t overlays < <(find overlays cloudrun argocd -name '*.yaml' | sort)
   replace "https://github.com/so1-p2/votemon.git" "$REPO_URL" "${apps[@]}"
   replace "so1-p2-prod" "$PROJECT" "${overlays[@]}"
   replace "ghcr.io/so1-p2/" "ghcr.io/$GHCR_OWNER/" "${overlays[@]}"
