@@ -11,10 +11,20 @@ crds_established() {
     grep -qv True
 }
 
+openapi_serves_the_stages_kinds() {
+  # kwok reads each Stage's kind from the OpenAPI v3 document, which lags a CRD's Established.
+  local paths group
+  paths=$(kubectl get --raw /openapi/v3)
+  for group in $(sed -n 's/^    apiGroup: \(.*\/.*\)$/\1/p' "$here/operator-stages.yaml" | sort -u); do
+    grep -qF "\"apis/$group\"" <<<"$paths" || return 1
+  done
+}
+
 up_operators() {
   say "installing the operators' CRDs from schemas/crds (their charts would, on a real cluster)"
   kubectl apply --server-side --force-conflicts -f "$root/schemas/crds/" >/dev/null
   wait_for kube-apiserver 120 crds_established
+  wait_for kube-apiserver 120 openapi_serves_the_stages_kinds
   running kwok-operators && return
   claim_port kwok-operators "$KWOK_OPERATORS_PORT"
   say "starting kwok-operators: the operators' status on their resources (cluster/operator-stages.yaml)"
