@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.cluster.cluster_support import CHILDREN, ROOT, Cluster, GitCheckout, eventually
+from tests.cluster.cluster_support import CHILDREN, ROOT, Cluster, GitCheckout, cluster_setting, eventually
 from votemon.dev.browser import chromium
 
 pytestmark = pytest.mark.cluster
@@ -24,7 +24,7 @@ SERVICES_IN_THE_TREE = ("front", "grpc-server", "consumer", "results")
 
 
 def ui_url(cluster: Cluster) -> str:
-    return f"http://127.0.0.1:{cluster.env['ARGOCD_SERVER_PORT']}"
+    return f"http://127.0.0.1:{cluster_setting('ARGOCD_SERVER_PORT')}"
 
 
 def admin_password(cluster: Cluster) -> str:
@@ -74,7 +74,7 @@ def tile_status(page: Page, app: str) -> str:
 
 def test_the_ui_is_served_from_the_binary(dev: Cluster) -> None:
     """argocd-server answers a browser with the built UI, not the module zip's placeholder."""
-    page = dev.run("curl", "-fsS", f"{ui_url(dev)}/applications")
+    page = dev.run("curl", "-fsS", "-H", "Accept: text/html", f"{ui_url(dev)}/applications")
     assert "<title>Argo CD</title>" in page
     assert re.search(r'src="main\.[0-9a-f]+\.js"', page), "the webpack bundle is referenced"
 

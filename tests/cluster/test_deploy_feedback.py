@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.cluster.cluster_support import CHILDREN, Cluster, GitCheckout, eventually
+from tests.cluster.cluster_support import CHILDREN, Cluster, GitCheckout, cluster_setting, eventually
 
 pytestmark = pytest.mark.cluster
 
@@ -99,7 +99,7 @@ class OwnApplication:
 
 @pytest.fixture
 def receiver(cluster: Cluster) -> Receiver:
-    return Receiver(f"http://127.0.0.1:{cluster.env['NOTIFICATION_RECEIVER_PORT']}/")
+    return Receiver(f"http://127.0.0.1:{cluster_setting('NOTIFICATION_RECEIVER_PORT')}/")
 
 
 @pytest.fixture
