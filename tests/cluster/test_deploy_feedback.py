@@ -191,8 +191,8 @@ def test_a_health_regression_is_reported_degraded(
     )
     dev.synced_at(own.name, broken, applied=True)
     degraded = receiver.wait_for(own.name, "degraded", broken)
-    assert degraded["health"] == "Degraded" and "partition leader unavailable" in degraded["message"], (
-        degraded
-    )
+    assert degraded["health"] == "Degraded", degraded
+    [topic] = [r for r in dev.application(own.name)["status"]["resources"] if r["kind"] == "KafkaTopic"]
+    assert topic["health"] == {"status": "Degraded", "message": "partition leader unavailable"}, topic
     assert "Degraded" in dev.argocd("app", "get", own.name)
     assert receiver.events(own.name, "deployed", broken) == []
