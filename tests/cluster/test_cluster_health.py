@@ -58,6 +58,12 @@ def data_result(root: Obj) -> Obj | None:
     return next((r for r in results if r["kind"] == "Application" and r["name"] == "data"), None)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="seen 2026-12-02: the root's auto-sync after a child is deleted syncs only the missing child"
+    " (its syncResult lists observability alone), so no wave runs and nothing is held; the test must"
+    " start a full re-sync of the root's waves instead (docs/operator.md, what is left)",
+)
 def test_a_degraded_resource_holds_the_next_wave_until_healthy(
     gke: Cluster, kafka_not_ready: Callable[[], None]
 ) -> None:
@@ -65,8 +71,9 @@ def test_a_degraded_resource_holds_the_next_wave_until_healthy(
         assert health(gke, "data") == "Degraded"
 
     eventually(data_degraded, timeout=120)
-    shown = gke.argocd("app", "get", "data")
-    assert "Degraded" in shown and "brokers unreachable" in shown, shown
+    assert "Degraded" in gke.argocd("app", "get", "data")
+    [kafka] = [r for r in gke.application("data")["status"]["resources"] if r["kind"] == "Kafka"]
+    assert kafka["health"] == {"status": "Degraded", "message": "brokers unreachable"}, kafka
     # The root re-syncs its waves when a child goes missing: wave 1 (data) is Degraded, so the sync
     # stops there and wave 3 (observability) is not created again.
     gke.argocd("app", "delete", "observability", "--cascade=false", "--yes", "--wait")
