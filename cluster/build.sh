@@ -71,7 +71,10 @@ build_kubernetes() {
 }
 
 build_argocd() {
-  [[ -x $cluster_bin/argocd ]] && return
+  # The binary embeds Argo CD's web UI (cluster/argocd-ui.sh): another UI build means another binary.
+  local ui
+  ui=$("$here/argocd-ui.sh" --id)
+  [[ -x $cluster_bin/argocd && $(cat "$cluster_bin/argocd.ui" 2>/dev/null) == "$ui" ]] && return
   # Argo CD 3.6 needs go >= 1.27 (GOTOOLCHAIN fetches it from the proxy). Its go.mod replaces
   # gitops-engine with ./gitops-engine, a nested module the zip leaves out: copy it in from the proxy.
   export GOTOOLCHAIN=$ARGOCD_GO_TOOLCHAIN
@@ -81,9 +84,11 @@ build_argocd() {
     copy_module "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" "$tree"
     copy_module "github.com/argoproj/argo-cd/gitops-engine/v3@$ARGOCD_VERSION" "$tree/gitops-engine"
   fi
-  say "building argocd $ARGOCD_VERSION (one binary for the CLI and every component)"
+  "$here/argocd-ui.sh" "$tree"
+  say "building argocd $ARGOCD_VERSION (one binary for the CLI, every component and the web UI)"
   (cd "$tree" && timed argocd go build -trimpath \
     -ldflags "-s -w -X github.com/argoproj/argo-cd/v3/common.version=${ARGOCD_VERSION#v}" -o "$cluster_bin/argocd" ./cmd)
+  echo "$ui" >"$cluster_bin/argocd.ui"
   # The repo-server always execs this wrapper to verify commits, even with GPG off.
   install -m 0755 "$tree/hack/git-verify-wrapper.sh" "$cluster_bin/git-verify-wrapper.sh"
   # Argo CD's own ConfigMaps, Secret and CRDs come from the release's install.yaml.

@@ -16,6 +16,10 @@ source "$here/env.sh"
 export STACK_DIR=$cluster_state
 # shellcheck source=stack/lib.sh
 source "$root/stack/lib.sh"
+# shellcheck source=cluster/notifications.sh
+source "$here/notifications.sh"
+# shellcheck source=cluster/operators.sh
+source "$here/operators.sh"
 pki=$state/pki
 git_root=$state/git
 # Argo CD runs as local processes: "in cluster" means the API server in $KUBECONFIG, and its
@@ -217,8 +221,12 @@ case ${1:-up} in
     up_controllers
     up_nodes
     up_git
+    up_operators
     up_argocd
+    up_notifications
     say "cluster ready in $((SECONDS - started)) s: export KUBECONFIG=$KUBECONFIG; Argo CD API on 127.0.0.1:$ARGOCD_SERVER_PORT"
+    say "Argo CD's web UI: http://127.0.0.1:$ARGOCD_SERVER_PORT/ (user admin; password:" \
+      "kubectl -n argocd get secret argocd-initial-admin-secret -o jsonpath='{.data.password}' | base64 -d)"
     ;;
   push) push_head ;;
   status)

@@ -4,19 +4,25 @@
 # synced from git), then the root app-of-apps; everything else follows from git. On a real gke
 # cluster its last step turns on Google sign-in and disables the shared admin account
 # (docs/security.md); the local cluster (--without-operators) keeps its admin.
-#   scripts/argocd-bootstrap.sh dev|gke [--without-operators]
+#   scripts/argocd-bootstrap.sh dev|gke [--without-operators] [--without-health-gates]
 # Needs the argocd CLI logged in (argocd login) and kubectl pointing at the same cluster.
 #   VOTEMON_REPO_URL      the repository Argo CD syncs: the one setting a fork (or the local
 #                         cluster's git server) changes; default: the one in apps/base/repository.yaml
 #   ARGOCD_URL, ARGOCD_OIDC_CLIENT_ID   gke (not --without-operators): Argo CD's URL, OAuth client id
 #   --without-operators   for a cluster that cannot reach the operators' Helm charts (the local one):
-#                         their Applications are left out of the root, their CRDs are installed from
-#                         schemas/crds, and the root does not wait on each wave's health (the data
-#                         stage's Kafka and ExternalSecrets stay Progressing with no operator).
+#                         their Applications are left out of the root and their CRDs are installed
+#                         from schemas/crds (locally, cluster/operators.sh writes their status).
+#   --without-health-gates the root does not wait on each wave's health (and no root on this
+#                         cluster does: the health check is cluster-wide); for the local dev root,
+#                         whose consumer HPA is Degraded without a metrics API (docs/operator.md)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-environment=${1:?usage: $0 dev|gke [--without-operators]}
-options=("${@:2}")
+environment=${1:?usage: $0 dev|gke [--without-operators] [--without-health-gates]}
+options=()
+health_gates=1
+for option in "${@:2}"; do
+  if [[ $option == --without-health-gates ]]; then health_gates=0; else options+=("$option"); fi
+done
 local_cluster=false
 [[ " ${options[*]} " == *" --without-operators "* ]] && local_cluster=true
 # A real gke cluster ends with Google sign-in and no admin account; the local one keeps its admin.
@@ -46,13 +52,15 @@ if [[ $local_cluster == true ]]; then
   # Poll rather than `kubectl wait`, which errors on a CRD whose status is not written yet.
   established='{range .items[*]}{.status.conditions[?(@.type=="Established")].status}{"\n"}{end}'
   timeout 120 bash -c "until ! kubectl get crd -o jsonpath='$established' | grep -qv True; do sleep 0.5; done"
-else
-  # Give Applications a health status, so the root waits for each wave of children to be Healthy
-  # before the next one (Argo CD has no built-in health for Application since 1.8).
-  kubectl -n argocd create configmap argocd-cm --dry-run=client -o yaml \
-    --from-file=resource.customizations.health.argoproj.io_Application="$root/apps/root/application-health.lua" |
-    kubectl apply --server-side --field-manager=votemon-bootstrap -f - >/dev/null
 fi
+# Give Applications a health status, so the root waits for each wave of children to be Healthy
+# before the next one (Argo CD has no built-in health for Application since 1.8). Without it (the
+# same field manager applying no such key removes it), the root only waits for each wave to sync.
+health_check=()
+((health_gates)) &&
+  health_check=(--from-file=resource.customizations.health.argoproj.io_Application="$root/apps/root/application-health.lua")
+kubectl -n argocd create configmap argocd-cm --dry-run=client -o yaml "${health_check[@]}" |
+  kubectl apply --server-side --field-manager=votemon-bootstrap -f - >/dev/null
 say "trust root: projects (allowing $repo), default restricted, RBAC"
 windows=()
 [[ $sso == true ]] && windows=(--sync-windows) # a real GKE cluster: the load test's sync window too

@@ -2,7 +2,7 @@
 # The GCP side of the gke environment and of the Cloud Run results service, from an empty project,
 # and the one command that points a fork's files at its own project, repository and registry.
 #
-#   scripts/gcp-bootstrap.sh configure   rewrite every placeholder in apps/, overlays/, cloudrun/
+#   scripts/gcp-bootstrap.sh configure   rewrite every placeholder in apps/, overlays/, cloudrun/, argocd/
 #   scripts/gcp-bootstrap.sh gcp         create the network, cluster, addresses, DNS, accounts, image
 #   scripts/gcp-bootstrap.sh ci          CI's identities (after the first deploy of the service)
 #   DRY_RUN=1 scripts/gcp-bootstrap.sh … print the commands (and files) instead of changing anything
@@ -77,7 +77,7 @@ replace() {
 configure() {
   cd "$ROOT"
   local overlays
-  mapfile -t overlays < <(find overlays cloudrun -name '*.yaml' | sort)
+  mapfile -t overlays < <(find overlays cloudrun argocd -name '*.yaml' | sort)
   if [[ -n $REPO_URL ]]; then
     # The repository is written once, in apps/base/repository.yaml; `scripts/gitops repository` edits it.
     run "$SCRIPTS/gitops" repository --root "$ROOT" --url "$REPO_URL"

@@ -39,6 +39,16 @@ def cluster_environment() -> dict[str, str]:
     return dict(line.split("=", 1) for line in dumped.split("\0") if "=" in line)
 
 
+def cluster_setting(name: str) -> str:
+    """A value from cluster/cluster.env (its ports and names), where each is written once."""
+    return subprocess.run(
+        ["bash", "-c", f'. {ROOT}/cluster/cluster.env && printf %s "${name}"'],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
 def eventually(check: Callable[[], T], timeout: float = 90, every: float = 0.5) -> T:
     """Run `check` until it stops raising AssertionError (or a failed command), then return its value."""
     for attempt in Retrying(
