@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.cluster.cluster_support import CHILDREN, Cluster, Obj, eventually
+from tests.cluster.cluster_support import CHILDREN, Cluster, eventually
 
 pytestmark = pytest.mark.cluster
 

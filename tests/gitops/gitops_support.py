@@ -1,4 +1,4 @@
-"""Shared by the gitops tests: scripts/validate_manifests.py (renders are cached per process, so
+"""Shared by the gitops tests: votemon.gitops (renders are cached per process, so
 each base and overlay is rendered once per session) and helpers to find and mutate objects."""
 
 from __future__ import annotations

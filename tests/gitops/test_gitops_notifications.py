@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
-from pinned_kustomize import kustomize
 
 from tests.gitops.gitops_support import REPO
+from votemon.gitops.kustomize import kustomize
 
 TRIGGERS = ("on-deployed", "on-sync-failed", "on-degraded")
 # The service each environment reports through, and what its templates must say to it.
