@@ -50,6 +50,9 @@ cluster: install ## the GitOps loop, locally: a real control plane and Argo CD s
 	. cluster/env.sh && scripts/argocd-bootstrap.sh dev --without-operators
 	@echo ">> . cluster/env.sh  # then: kubectl get pods -n so1-p2; argocd app list"
 
+image: install ## build the votemon image from the Dockerfile without Docker (buildah), as the real node runs it
+	cluster/image.sh
+
 cluster-down: ## stop the local control plane and Argo CD (state kept in .local/cluster)
 	cluster/down.sh
 
@@ -64,4 +67,4 @@ bench: stack ## the performance benchmark (wrk, vegeta), the page's latency, the
 	$(PY) -m bench.page
 	$(PY) -m bench.results_scale --sizes $(BENCH_SIZES) $(BENCH_SCALE_ARGS)
 
-.PHONY: help install proto stack up down demo lint validate test diff bench cluster cluster-down
+.PHONY: help install proto stack up down demo lint validate test diff bench cluster cluster-down image
