@@ -6,6 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 export STACK_DIR=$root/.local/cluster
 # shellcheck source=stack/lib.sh
 source "$root/stack/lib.sh"
+"$root/cluster/node.sh" down
 for name in argocd-server argocd-application-controller argocd-repo-server argocd-redis git-daemon kwok \
   kube-scheduler kube-controller-manager kube-apiserver etcd; do
   stop "$name"

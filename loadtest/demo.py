@@ -3,11 +3,14 @@
 
 Exits non-zero when the counts in Redis or the logs in MongoDB differ from the votes answered 202.
 Counts are deltas over this run, so the demo can run again on a stack that already holds votes.
+The counts are read back from the results service's API; `--front`, `--results` and
+`--consumer-metrics` point the demo at another deployment of the pipeline (`make demo-cluster`: the
+local cluster's pods), by default the addresses of the settings (`make up`).
 """
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 import collections
 import contextlib
 import json
@@ -21,26 +24,26 @@ import httpx
 
 from votemon.dev.eventually import eventually
 from votemon.settings import Settings
-from votemon.store.tally import Tally, redis_client
 
 HERE = Path(__file__).parent
 DATA = HERE / "data" / "votes.json"
 
 
-async def snapshot(settings: Settings) -> dict[str, Any]:
-    redis = redis_client(settings)
-    try:
-        return await Tally(redis, settings).totals()
-    finally:
-        await redis.aclose()
+def snapshot(results: str) -> dict[str, Any]:
+    """The totals as the results service serves them (read from Redis)."""
+    totals: dict[str, Any] = httpx.get(f"{results}/api/totals", timeout=10).raise_for_status().json()
+    return totals
 
 
-def logged(settings: Settings) -> int:
-    """Log documents the consumer inserted into MongoDB (acknowledged), from its metrics: a count
+def logged(consumers: list[str]) -> int:
+    """Log documents the consumers inserted into MongoDB (acknowledged), from their metrics: a count
     of the log itself scans it on FerretDB (minutes at millions of votes)."""
-    metrics = httpx.get(f"http://{settings.consumer_metrics_bind}/metrics", timeout=5).text
-    found = re.search(r"^votes_logged_total ([0-9.e+]+)$", metrics, re.MULTILINE)
-    return int(float(found.group(1))) if found else 0
+    total = 0
+    for metrics_url in consumers:
+        metrics = httpx.get(f"{metrics_url}/metrics", timeout=5).text
+        found = re.search(r"^votes_logged_total ([0-9.e+]+)$", metrics, re.MULTILINE)
+        total += int(float(found.group(1))) if found else 0
+    return total
 
 
 def counts(totals: dict[str, Any]) -> collections.Counter[str]:
@@ -63,28 +66,46 @@ def run_locust(host: str, out: Path, users: int) -> dict[str, Any]:
     return report
 
 
+def arguments() -> argparse.Namespace:
+    settings = Settings()
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--front", default=f"http://{settings.front_bind}", help="the HTTP front's URL")
+    parser.add_argument(
+        "--results", default=f"http://{settings.results_bind}", help="the results service's URL"
+    )
+    parser.add_argument(
+        "--consumer-metrics",
+        nargs="+",
+        default=[f"http://{settings.consumer_metrics_bind}"],
+        help="each consumer's metrics URL",
+    )
+    return parser.parse_args()
+
+
 def main() -> int:
     settings = Settings()
-    front = f"http://{settings.front_bind}"
-    results = f"http://{settings.results_bind}"
+    options = arguments()
+    front, results, consumers = options.front, options.results, options.consumer_metrics
     out = HERE.parent / ".local" / "demo"
     votes = json.loads(DATA.read_text(encoding="utf-8"))
     expected = collections.Counter({"total": len(votes)})
     expected.update(v["name"] for v in votes)
     expected.update(f"{v['name']} / {v['album']}" for v in votes)
 
-    before, logs_before = asyncio.run(snapshot(settings)), logged(settings)
+    before, logs_before = snapshot(results), logged(consumers)
     stats = run_locust(front, out, users=20)
     sent, refused = stats["sent"], stats["failed"]
     accepted = sent - refused
 
     def counted_now() -> collections.Counter[str]:
-        return counts(asyncio.run(snapshot(settings))) - counts(before)
+        return counts(snapshot(results)) - counts(before)
 
     with contextlib.suppress(AssertionError):  # what was counted by then is reported below either way
         eventually(lambda: counted_now()["total"] >= accepted, 60, "not every accepted vote counted", 0.2)
     counted = counted_now()
-    in_log = logged(settings) - logs_before
+    in_log = logged(consumers) - logs_before
 
     print(f"\n{'':<42}{'expected':>10}{'counted':>10}")
     for key in sorted(expected, key=lambda k: (k != "total", "/" in k, k)):
@@ -103,7 +124,7 @@ def main() -> int:
     print(
         f"    gRPC server      {settings.grpc_target} (metrics http://{settings.grpc_metrics_bind}/metrics)"
     )
-    print(f"    consumer         http://{settings.consumer_metrics_bind}/metrics")
+    print(f"    consumer         {'   '.join(f'{url}/metrics' for url in consumers)}")
     print(
         f"    Kafka {settings.kafka_bootstrap_servers}   Redis {settings.redis_url}"
         f"   MongoDB {settings.mongo_uri}"

@@ -21,6 +21,9 @@ def cluster() -> Cluster:
 def bootstrapped(cluster: Cluster, environment: str) -> Cluster:
     """The environment's root app-of-apps, bootstrapped the README's way and waited on."""
     cluster.run(ROOT / "scripts" / "argocd-bootstrap.sh", environment, "--without-operators")
+    # The datastore Secrets that the External Secrets Operator would make (gone with the namespace
+    # when another environment was bootstrapped).
+    cluster.run(ROOT / "cluster" / "node.sh", "secrets")
     return cluster
 
 

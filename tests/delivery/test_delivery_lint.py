@@ -67,6 +67,7 @@ def test_shellcheck_scripts() -> None:
             *REPO.glob("scripts/delivery/*.sh"),
             *REPO.glob("stack/*.sh"),
             REPO / "cluster/image.sh",
+            REPO / "cluster/node.sh",
         }
     )
     assert scripts
