@@ -139,7 +139,7 @@ build_coredns() {
   # Only the plugins the node's Corefile uses (cluster/node.sh), not the ~60 of the release: a third of
   # the compile. The plugins register themselves on import; coremain runs the server.
   local dir=$cluster_src/coredns-wrapper plugin imports=""
-  for plugin in errors health ready kubernetes hosts forward cache loop reload loadbalance log; do
+  for plugin in bind errors health ready hosts kubernetes forward cache loadbalance; do
     imports+=$'\t_ "github.com/coredns/coredns/plugin/'"$plugin"$'"\n'
   done
   mkdir -p "$dir"
