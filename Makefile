@@ -66,7 +66,14 @@ test: stack cluster lint ## every test, against the real Kafka, Redis, FerretDB,
 cluster: install ## the GitOps loop, locally: a real control plane and Argo CD syncing this checkout (first time: ~11 min of builds)
 	cluster/up.sh
 	. cluster/env.sh && scripts/argocd-bootstrap.sh dev --without-operators --without-health-gates
+	cluster/node.sh secrets
 	@echo ">> . cluster/env.sh  # then: kubectl get pods -n so1-p2; argocd app list"
+
+demo-cluster: cluster ## the same demo load through the local cluster's pods on its real node (Argo CD deploys them)
+	scripts/demo-cluster.sh
+
+image: install ## build the votemon image from the Dockerfile without Docker (buildah), as the real node runs it
+	cluster/image.sh
 
 cluster-down: ## stop the local control plane and Argo CD (state kept in .local/cluster)
 	cluster/down.sh
@@ -82,4 +89,4 @@ bench: stack ## the performance benchmark (wrk, vegeta), the page's latency, the
 	$(PY) -m bench.page
 	$(PY) -m bench.results_scale --sizes $(BENCH_SIZES) $(BENCH_SCALE_ARGS)
 
-.PHONY: help install proto stack up down status reset doctor demo loadtest lint validate test diff bench cluster cluster-down
+.PHONY: help install proto stack up down status reset doctor demo loadtest lint validate test diff bench cluster cluster-down demo-cluster image

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries from the Go module proxy, once, into a cache shared by every
 # clone on this machine (~/.cache/votemon/cluster/<versions>/bin). A second run only checks what is there.
-#   cluster/build.sh [etcd|kubernetes|argocd|kustomize|kwok]...   (default: all)
+#   cluster/build.sh [etcd|kubernetes|argocd|kustomize|kwok|node]...   (default: all but node, which
+#   cluster/node.sh builds)
 # Cold, on 2 cores: about 11 minutes of compiling and 6 GB of Go build cache.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,31 +40,39 @@ build_etcd() {
 }
 
 build_kubernetes() {
-  local tree=$cluster_src/kubernetes wanted=(kube-apiserver kube-controller-manager kube-scheduler) name missing=0
-  for name in "${wanted[@]}"; do [[ -x $cluster_bin/$name ]] || missing=1; done
+  build_kubernetes_commands kube-apiserver kube-controller-manager kube-scheduler
+}
+
+stage_kubernetes() { # the k8s.io/kubernetes tree, once, ready to build any of its commands
+  local tree=$cluster_src/kubernetes
+  [[ -f $tree/.staged ]] && return
+  # The k8s.io/kubernetes module zip has no staging/ tree: fill it from the published k8s.io/* modules
+  # (the go.mod's replace directives point there). k8s.io/sample-* are refused by the proxy at this
+  # version and are not imported by these binaries, so they get a bare go.mod.
+  say "fetching kubernetes $KUBERNETES_VERSION and its staging modules"
+  copy_module "k8s.io/kubernetes@$KUBERNETES_VERSION" "$tree"
+  local staged
+  for staged in $(sed -n 's#^\s*k8s.io/\([a-z-]*\) => ./staging/src/k8s.io/.*#\1#p' "$tree/go.mod"); do
+    local dst=$tree/staging/src/k8s.io/$staged
+    mkdir -p "$(dirname "$dst")"
+    if ! copy_module "k8s.io/$staged@$KUBERNETES_STAGING_VERSION" "$dst" 2>/dev/null; then
+      mkdir -p "$dst" && printf 'module k8s.io/%s\n\ngo 1.24.0\n' "$staged" >"$dst/go.mod"
+    fi
+  done
+  touch "$tree/.staged"
+}
+
+build_kubernetes_commands() { # name...: build these k8s.io/kubernetes commands, if missing
+  local tree=$cluster_src/kubernetes name missing=0
+  for name in "$@"; do [[ -x $cluster_bin/$name ]] || missing=1; done
   ((missing)) || return 0
-  if [[ ! -f $tree/.staged ]]; then
-    # The k8s.io/kubernetes module zip has no staging/ tree: fill it from the published k8s.io/* modules
-    # (the go.mod's replace directives point there). k8s.io/sample-* are refused by the proxy at this
-    # version and are not imported by these binaries, so they get a bare go.mod.
-    say "fetching kubernetes $KUBERNETES_VERSION and its staging modules"
-    copy_module "k8s.io/kubernetes@$KUBERNETES_VERSION" "$tree"
-    local staged
-    for staged in $(sed -n 's#^\s*k8s.io/\([a-z-]*\) => ./staging/src/k8s.io/.*#\1#p' "$tree/go.mod"); do
-      local dst=$tree/staging/src/k8s.io/$staged
-      mkdir -p "$(dirname "$dst")"
-      if ! copy_module "k8s.io/$staged@$KUBERNETES_STAGING_VERSION" "$dst" 2>/dev/null; then
-        mkdir -p "$dst" && printf 'module k8s.io/%s\n\ngo 1.24.0\n' "$staged" >"$dst/go.mod"
-      fi
-    done
-    touch "$tree/.staged"
-  fi
+  stage_kubernetes
   local minor=${KUBERNETES_VERSION#v1.}
   minor=${minor%%.*}
   local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION
     -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor
     -X k8s.io/component-base/version.gitTreeState=clean"
-  for name in "${wanted[@]}"; do
+  for name in "$@"; do
     [[ -x $cluster_bin/$name ]] && continue
     say "building $name $KUBERNETES_VERSION"
     (cd "$tree" && timed "$name" go build -trimpath -ldflags "$ldflags" -o "$cluster_bin/$name" "./cmd/$name")
@@ -108,6 +117,43 @@ build_kwok() {
   # kwok's pod and node lifecycle stages ship in its module.
   "$cluster_bin/kustomize" build "$(module_dir "sigs.k8s.io/kwok@$KWOK_VERSION")/kustomize/stage/fast" \
     >"$cluster_bin/kwok-stages.yaml"
+}
+
+# --- the real node (cluster/node.sh): kubelet and kube-proxy from the control plane's own tree, CoreDNS
+build_node() {
+  build_kubernetes_commands kubelet kube-proxy
+  build_coredns
+  build_ferretdb
+}
+
+build_ferretdb() {
+  # The pods' MongoDB-wire store checks the mongodb-auth credentials as MongoDB does (SCRAM): only
+  # FerretDB's own command can (--test-enable-new-auth), not the embeddable package stack/ferretdb
+  # builds. Same version as the stack's; its release build writes the version file the command needs.
+  [[ -x $cluster_bin/ferretdb-$FERRETDB_VERSION ]] && return
+  local tree=$cluster_src/ferretdb-$FERRETDB_VERSION
+  copy_module "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" "$tree"
+  echo "$FERRETDB_VERSION" >"$tree/build/version/version.txt"
+  say "building ferretdb $FERRETDB_VERSION (its command, with SCRAM authentication)"
+  (cd "$tree" && timed ferretdb go build -trimpath -ldflags "-s -w" \
+    -o "$cluster_bin/ferretdb-$FERRETDB_VERSION" ./cmd/ferretdb)
+}
+
+build_coredns() {
+  [[ -x $cluster_bin/coredns-$COREDNS_VERSION ]] && return
+  # Only the plugins the node's Corefile uses (cluster/node.sh), not the ~60 of the release: a third of
+  # the compile. The plugins register themselves on import; coremain runs the server.
+  local dir=$cluster_src/coredns-wrapper plugin imports=""
+  for plugin in bind errors health ready hosts kubernetes forward cache loadbalance; do
+    imports+=$'\t_ "github.com/coredns/coredns/plugin/'"$plugin"$'"\n'
+  done
+  mkdir -p "$dir"
+  printf 'module corednsbuild\n\ngo 1.26.0\n\nrequire github.com/coredns/coredns %s\n' "$COREDNS_VERSION" >"$dir/go.mod"
+  printf 'package main\n\nimport (\n\t"github.com/coredns/coredns/coremain"\n%s)\n\nfunc main() { coremain.Run() }\n' \
+    "$imports" >"$dir/main.go"
+  say "building coredns $COREDNS_VERSION"
+  (cd "$dir" && go mod tidy >/dev/null 2>&1 &&
+    timed coredns go build -trimpath -ldflags "-s -w" -o "$cluster_bin/coredns-$COREDNS_VERSION" .)
 }
 
 targets=("$@")

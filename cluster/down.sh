@@ -9,6 +9,7 @@ source "$root/cluster/env.sh"
 export STACK_DIR=$cluster_state
 # shellcheck source=stack/lib.sh
 source "$root/stack/lib.sh"
+"$root/cluster/node.sh" down
 stopped=0
 for name in "${CLUSTER_PROCESSES[@]}"; do
   if running "$name"; then stopped=$((stopped + 1)); fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A real Kubernetes control plane and Argo CD on loopback, no Docker: etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler, kwok fake nodes (pods reach Running and Ready), Argo CD's
+# kube-controller-manager, kube-scheduler, kwok fake nodes (pods reach Running and Ready), a real node
+# (cluster/node.sh: kubelet, kube-proxy, containerd; the votemon Deployments run there), Argo CD's
 # repo-server, application-controller and argocd-server (for the argocd CLI), and a git server that
 # serves this checkout's committed HEAD as branch main.
 #   cluster/up.sh        build what is missing (first time: ~11 min), start what is not running, wait
@@ -81,6 +82,8 @@ up_etcd() {
 
 up_apiserver() {
   running kube-apiserver && return
+  local node_flags
+  mapfile -t node_flags < <("$here/node.sh" apiserver-flags)
   claim_port kube-apiserver "$APISERVER_PORT"
   say "starting kube-apiserver $KUBERNETES_VERSION on https://127.0.0.1:$APISERVER_PORT"
   start kube-apiserver kube-apiserver --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
@@ -89,7 +92,7 @@ up_apiserver() {
     --token-auth-file="$pki/tokens.csv" --authorization-mode=Node,RBAC \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-    --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=false
+    --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=false "${node_flags[@]}"
   wait_for kube-apiserver 120 api_ready
 }
 
@@ -223,6 +226,7 @@ case ${1:-up} in
     up_git
     up_operators
     up_argocd
+    "$here/node.sh" up
     up_notifications
     say "cluster ready in $((SECONDS - started)) s: export KUBECONFIG=$KUBECONFIG; Argo CD API on 127.0.0.1:$ARGOCD_SERVER_PORT"
     say "Argo CD's web UI: http://127.0.0.1:$ARGOCD_SERVER_PORT/ (user admin; password:" \

@@ -28,14 +28,17 @@ def services(settings: Settings) -> str:
     )
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    """`argv`: where the pipeline is, when not where the settings say (`make demo-cluster` passes the
+    local cluster's front, results and consumers: --host, --results, --metrics)."""
     demo = ["--votes-once", "-u", "20", "-r", "20", "-t", "5m"]  # -t: a safety limit, never reached
     no_budgets_no_history = ["--max-failure-ratio", "off", "--max-p95-ms", "off", "--history", ""]
-    code = run.main([*demo, *no_budgets_no_history, "--out", str(run.ROOT / ".local" / "demo")])
-    print("\n" + services(Settings()))
+    code = run.main([*demo, *no_budgets_no_history, "--out", str(run.ROOT / ".local" / "demo"), *argv])
+    if not argv:
+        print("\n" + services(Settings()))
     return code
 
 
 if __name__ == "__main__":
     with naming_what_is_down(Settings(), "make demo"):
-        sys.exit(main())
+        sys.exit(main(sys.argv[1:]))

@@ -3,6 +3,9 @@
 # A pidfile holds the PID and the process's start time, so a PID reused by another program is never
 # taken for ours. Expects $root (the repository) to be set by the sourcing script.
 state=${STACK_DIR:-$root/.local}
+# The address the stack's servers listen on; another (the node's bridge, cluster/node.sh) for a second
+# instance that pods reach.
+host=${STACK_HOST:-127.0.0.1}
 run=$state/run
 logs=$state/log
 mkdir -p "$run" "$logs" "$state/bin"
@@ -28,7 +31,19 @@ running() { # name -> true when our pidfile names a live process, the one it rec
   [[ $(started_at "$pid") == "$start" ]]
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+debian_install() { # package...: install those that are missing, from Debian
+  local missing=() package sudo=""
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  ((${#missing[@]})) || return 0
+  say "installing ${missing[*]} from Debian (first run only)"
+  [[ $(id -u) == 0 ]] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+port_open() { (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null; }
 
 claim_port() { # name port: fail when another program already listens there
   if port_open "$2"; then

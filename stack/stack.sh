@@ -7,7 +7,8 @@
 #   stack/stack.sh status  what runs where
 # Data and logs live under .local/ (ignored by git). The ports are those of the settings
 # (KAFKA_BOOTSTRAP_SERVERS, REDIS_URL, MONGO_URI: src/votemon/settings.py), the one place they live;
-# KAFKA_CONTROLLER_PORT (default 9093) is the stack's own. MONGO_URI on another host skips FerretDB.
+# KAFKA_CONTROLLER_PORT (default 9093) is the stack's own. The servers listen on Kafka's host
+# (STACK_HOST, default 127.0.0.1); MONGO_URI on another host skips FerretDB.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 eval "$("$root/.venv/bin/python" -m votemon.dev stack-env)"
@@ -33,12 +34,12 @@ install_kafka() {
 }
 
 up_kafka() {
-  if running kafka; then say "kafka already running on 127.0.0.1:$KAFKA_PORT"; return; fi
+  if running kafka; then say "kafka already running on $host:$KAFKA_PORT"; return; fi
   claim_port kafka "$KAFKA_PORT"
   claim_port kafka_controller "$KAFKA_CONTROLLER_PORT"
   local dir=$state/kafka config=$state/kafka/server.properties
   mkdir -p "$dir"
-  sed -e "s#@DATA@#$dir/data#" -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+  sed -e "s#@DATA@#$dir/data#" -e "s#@HOST@#$host#g" -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
     "$root/stack/kafka/server.properties" >"$config"
   local java=(java -Xms512m -Xmx1g -Dlog4j2.configurationFile="$root/stack/kafka/log4j2.yaml"
     -Dkafka.logs.dir="$logs" -cp "$kafka_jars/*")
@@ -47,7 +48,7 @@ up_kafka() {
     "${java[@]}" kafka.tools.StorageTool format --standalone -t "$(cat "$root/stack/kafka/cluster-id")" \
       -c "$config" >"$logs/kafka-format.log" 2>&1 || die "Kafka storage format failed; see $logs/kafka-format.log"
   fi
-  say "starting kafka on 127.0.0.1:$KAFKA_PORT"
+  say "starting kafka on $host:$KAFKA_PORT"
   start kafka "${java[@]}" kafka.Kafka "$config"
 }
 
@@ -61,17 +62,20 @@ install_redis() {
 }
 
 up_redis() {
-  if running redis; then say "redis already running on 127.0.0.1:$REDIS_PORT"; return; fi
+  if running redis; then say "redis already running on $host:$REDIS_PORT"; return; fi
   claim_port redis "$REDIS_PORT"
   mkdir -p "$state/redis"
-  say "starting redis on 127.0.0.1:$REDIS_PORT"
+  say "starting redis on $host:$REDIS_PORT"
   # The counters and the consumer's offsets persist together: by default in an append-only file
   # fsynced every second; REDIS_PERSISTENCE=snapshot keeps only RDB snapshots (saved on shutdown
   # and on BGSAVE), so the fault tests can make a crash lose recent writes, as a lost node would.
   local persistence=(--appendonly yes --appendfsync everysec --save "")
   if [[ ${REDIS_PERSISTENCE:-aof} == snapshot ]]; then persistence=(--appendonly no --save "3600 1"); fi
-  start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$state/redis" \
-    "${persistence[@]}" --daemonize no
+  # A password (REDIS_PASSWORD, as the services read it) when one is set: the pods' instance has one.
+  local auth=()
+  if [[ -n ${REDIS_PASSWORD:-} ]]; then auth=(--requirepass "$REDIS_PASSWORD"); fi
+  start redis redis-server --bind "$host" --port "$REDIS_PORT" --dir "$state/redis" \
+    "${persistence[@]}" "${auth[@]}" --daemonize no
 }
 
 # --- FerretDB --------------------------------------------------------------------------------
@@ -85,10 +89,10 @@ install_ferretdb() {
 }
 
 up_ferretdb() {
-  if running ferretdb; then say "ferretdb already running on 127.0.0.1:$MONGO_PORT"; return; fi
+  if running ferretdb; then say "ferretdb already running on $host:$MONGO_PORT"; return; fi
   claim_port mongo "$MONGO_PORT"
-  say "starting ferretdb (MongoDB wire protocol, SQLite) on 127.0.0.1:$MONGO_PORT"
-  start ferretdb "$ferretdb_bin" -listen "127.0.0.1:$MONGO_PORT" -data-dir "$state/ferretdb"
+  say "starting ferretdb (MongoDB wire protocol, SQLite) on $host:$MONGO_PORT"
+  start ferretdb "$ferretdb_bin" -listen "$host:$MONGO_PORT" -data-dir "$state/ferretdb"
 }
 
 use_ferretdb() { [[ $FERRETDB == 1 ]]; }
@@ -103,13 +107,13 @@ case ${1:-} in
     up_redis
     up_kafka
     if use_ferretdb; then up_ferretdb; fi
-    wait_for redis 20 redis-cli -p "$REDIS_PORT" ping
+    REDISCLI_AUTH=${REDIS_PASSWORD:-} wait_for redis 20 redis-cli -h "$host" -p "$REDIS_PORT" ping
     if use_ferretdb; then wait_for ferretdb 30 port_open "$MONGO_PORT"; fi
     wait_for kafka 90 port_open "$KAFKA_PORT"
     say "creating topics"
     "$root/.venv/bin/votemon" create-topics \
       || die "topic creation failed (is Kafka healthy? see $logs/kafka.log)"
-    say "stack ready: kafka 127.0.0.1:$KAFKA_PORT, redis 127.0.0.1:$REDIS_PORT, mongo 127.0.0.1:$MONGO_PORT; logs in $logs"
+    say "stack ready: kafka $host:$KAFKA_PORT, redis $host:$REDIS_PORT, mongo $host:$MONGO_PORT; logs in $logs"
     ;;
   down)
     for name in ferretdb kafka redis; do stop "$name"; done

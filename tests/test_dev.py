@@ -72,6 +72,7 @@ def test_the_stack_takes_its_ports_from_the_settings(capsys: pytest.CaptureFixtu
         "mongo_uri": "mongodb://localhost:41017/",
     }
     assert stack_env(capsys, **local) == {
+        "STACK_HOST": "127.0.0.1",
         "KAFKA_PORT": "41092",
         "REDIS_PORT": "41379",
         "MONGO_PORT": "41017",
@@ -79,6 +80,8 @@ def test_the_stack_takes_its_ports_from_the_settings(capsys: pytest.CaptureFixtu
     }
     remote = stack_env(capsys, **local | {"mongo_uri": "mongodb://mongo.example:27017/"})
     assert remote["FERRETDB"] == "0"
+    beside_the_pods = stack_env(capsys, **local | {"kafka_bootstrap_servers": "10.244.0.1:9092"})
+    assert beside_the_pods["STACK_HOST"] == "10.244.0.1"
     with pytest.raises(SystemExit, match="explicit port"):
         stack_env(capsys, **local | {"redis_url": "redis://127.0.0.1/0"})
 

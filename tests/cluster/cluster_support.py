@@ -69,6 +69,29 @@ class CommandFailed(subprocess.CalledProcessError):
         return f"{super().__str__()}\n{self.stderr}{self.stdout[-2000:]}"
 
 
+def cluster_setting(name: str) -> str:
+    """One of cluster/cluster.env's values (ports, the real node's name and addresses)."""
+    return subprocess.run(
+        ["bash", "-c", f'. {ROOT}/cluster/env.sh && printf %s "${name}"'],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def available(deployment: Obj) -> bool:
+    status = deployment.get("status", {})
+    want = deployment["spec"].get("replicas", 1)
+    conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
+    return (
+        conditions.get("Available") == "True"
+        and status.get("updatedReplicas") == want
+        and status.get("availableReplicas") == want
+        and status.get("replicas") == want
+        and status.get("observedGeneration") == deployment["metadata"]["generation"]
+    )
+
+
 def in_namespace(rendered: str, namespace: str) -> str:
     """The same objects, the namespaced ones moved from so1-p2 to `namespace`."""
     objects = [o for o in yaml.safe_load_all(rendered) if o]
@@ -121,6 +144,16 @@ class Cluster:
     def refresh(self, app: str) -> None:
         """Make Argo CD look at git now, as a webhook would (its own poll is every 3 minutes)."""
         self.argocd("app", "get", app, "--refresh", "-o", "json")
+
+    def rolled_out(self, name: str, timeout: float = 90) -> Obj:
+        """Deployment `name` once every replica is updated and available."""
+
+        def check() -> Obj:
+            deployment = self.get("deployment", name)
+            assert available(deployment), deployment.get("status")
+            return deployment
+
+        return eventually(check, timeout)
 
     def served_revision(self) -> str:
         return self.run("git", "ls-remote", self.env["VOTEMON_REPO_URL"], "refs/heads/main").split()[0]

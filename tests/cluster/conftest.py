@@ -23,6 +23,9 @@ def bootstrapped(cluster: Cluster, environment: str) -> Cluster:
     gates each wave on health, as on GKE; dev's cannot here (its HPA has no metrics API)."""
     gates = () if environment == "gke" else ("--without-health-gates",)
     cluster.run(ROOT / "scripts" / "argocd-bootstrap.sh", environment, "--without-operators", *gates)
+    # The datastore Secrets that the External Secrets Operator would make (gone with the namespace
+    # when another environment was bootstrapped).
+    cluster.run(ROOT / "cluster" / "node.sh", "secrets")
     return cluster
 
 

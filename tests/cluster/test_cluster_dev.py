@@ -15,33 +15,12 @@ from tests.cluster.cluster_support import (
     SERVICES,
     Cluster,
     GitCheckout,
-    Obj,
+    cluster_setting,
     eventually,
 )
 
 pytestmark = pytest.mark.cluster
-
-
-def available(deployment: Obj) -> bool:
-    status = deployment.get("status", {})
-    want = deployment["spec"].get("replicas", 1)
-    conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
-    return (
-        conditions.get("Available") == "True"
-        and status.get("updatedReplicas") == want
-        and status.get("availableReplicas") == want
-        and status.get("replicas") == want
-        and status.get("observedGeneration") == deployment["metadata"]["generation"]
-    )
-
-
-def rolled_out(cluster: Cluster, name: str) -> Obj:
-    def check() -> Obj:
-        deployment = cluster.get("deployment", name)
-        assert available(deployment), deployment.get("status")
-        return deployment
-
-    return eventually(check)
+REAL_NODE = cluster_setting("NODE_NAME")
 
 
 def test_root_syncs_every_child_through_its_waves(dev: Cluster) -> None:
@@ -60,17 +39,17 @@ def test_root_syncs_every_child_through_its_waves(dev: Cluster) -> None:
     assert waves["data"] < waves["pipeline"] < waves["observability"], waves
 
 
-def test_services_run_on_kwok_nodes_admitted_as_restricted(dev: Cluster) -> None:
+def test_services_run_on_the_real_node_admitted_as_restricted(dev: Cluster) -> None:
     namespace = dev.get("namespace", "so1-p2", namespace="")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     for name in SERVICES:
-        rolled_out(dev, name)
+        dev.rolled_out(name, timeout=180)
     pods = dev.items("pods")
     running = {p["metadata"]["name"]: p for p in pods if p["status"].get("phase") == "Running"}
     for name in SERVICES:
         mine = [p for p in running.values() if p["metadata"]["name"].startswith(f"{name}-")]
         assert mine, f"no running pod for {name}"
-        assert all(p["spec"]["nodeName"].startswith("kwok-") for p in mine)
+        assert {p["spec"]["nodeName"] for p in mine} == {REAL_NODE}, "the image runs on the real node"
     refused = [
         e for e in dev.items("events") if e["reason"] == "FailedCreate" and "PodSecurity" in e["message"]
     ]
@@ -117,7 +96,7 @@ def test_a_replica_pull_request_rolls_out(dev: Cluster, checkout: GitCheckout) -
     assert checkout.git("diff", "--stat").count("|") == 1, "one file changes"
     revision = checkout.commit_and_push("grpc-server: 3 replicas")
     dev.synced_at("pipeline", revision, applied=True)
-    deployment = rolled_out(dev, "grpc-server")
+    deployment = dev.rolled_out("grpc-server")
     assert deployment["spec"]["replicas"] == 3
 
 
@@ -139,15 +118,48 @@ def test_autoscaler_bounds_reach_the_hpa_and_argo_cd_lets_it_scale(
     assert app["status"]["operationState"]["syncResult"]["revision"] == revision, "and not reverted"
 
 
-def test_an_image_bump_by_digest_reaches_every_service(dev: Cluster, checkout: GitCheckout) -> None:
+def test_an_image_bump_to_a_missing_image_leaves_the_old_pods_serving(
+    dev: Cluster, checkout: GitCheckout
+) -> None:
+    """The images workflow's bump by digest reaches every service; here that digest was never built,
+    so the real node cannot pull it: the old pods keep serving and Argo CD shows the rollout stuck."""
     digest = "sha256:" + "5e" * 32
+    before = {
+        name: dev.rolled_out(name)["spec"]["template"]["spec"]["containers"][0]["image"] for name in SERVICES
+    }
     checkout.deliver("bump_image.py", "--new-name", "ghcr.io/so1-p2/votemon", "--digest", digest)
     revision = checkout.commit_and_push("votemon image by digest")
     dev.synced_at("pipeline", revision, applied=True)
     for name in SERVICES:
-        deployment = rolled_out(dev, name)
+        deployment = dev.get("deployment", name)
         images = {c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]}
         assert images == {f"ghcr.io/so1-p2/votemon@{digest}"}, (name, images)
+
+    def stuck_on_the_pull() -> None:
+        for name in SERVICES:
+            deployment = dev.get("deployment", name)
+            want = deployment["spec"]["replicas"]
+            assert deployment["status"].get("availableReplicas") == want, ("the old pods serve", name)
+            pods = dev.items("pods", selector=f"app.kubernetes.io/name={name}")
+            waiting = {
+                s["state"].get("waiting", {}).get("reason")
+                for p in pods
+                for s in p["status"].get("containerStatuses", [])
+                if s["image"].endswith(digest)
+            }
+            assert waiting & {"ErrImagePull", "ImagePullBackOff"}, (name, waiting)
+            serving = {
+                s["image"] for p in pods for s in p["status"].get("containerStatuses", []) if s.get("ready")
+            }
+            assert serving == {before[name]}, (name, serving)
+        health = {
+            r["name"]: r.get("health", {}).get("status")
+            for r in dev.application("pipeline")["status"]["resources"]
+            if r["kind"] == "Deployment"
+        }
+        assert set(health.values()) == {"Progressing"}, health
+
+    eventually(stuck_on_the_pull, timeout=120)
 
 
 def test_drift_is_repaired(dev: Cluster) -> None:
@@ -165,7 +177,7 @@ def test_drift_is_repaired(dev: Cluster) -> None:
         assert dev.get("deployment", "results")["metadata"]["uid"] != uid
 
     eventually(recreated)
-    rolled_out(dev, "results")
+    dev.rolled_out("results")
 
 
 def test_data_resyncs_after_a_change_and_the_statefulsets_stay_valid(

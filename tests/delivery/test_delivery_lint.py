@@ -62,7 +62,13 @@ def test_hadolint_dockerfile() -> None:
 
 def test_shellcheck_scripts() -> None:
     scripts = sorted(
-        {*REPO.glob("scripts/*.sh"), *REPO.glob("scripts/delivery/*.sh"), *REPO.glob("stack/*.sh")}
+        {
+            *REPO.glob("scripts/*.sh"),
+            *REPO.glob("scripts/delivery/*.sh"),
+            *REPO.glob("stack/*.sh"),
+            REPO / "cluster/image.sh",
+            REPO / "cluster/node.sh",
+        }
     )
     assert scripts
     run(tool(".venv/bin/shellcheck"), "--external-sources", *scripts)
@@ -151,10 +157,49 @@ def test_dockerfile_follows_the_contract() -> None:
     assert re.search(r"python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", text), "base not pinned"
     assert text.count("FROM ") >= 2, "multi-stage"
     assert "--require-hashes" in text and "requirements-runtime.lock" in text
-    assert "uv pip install --no-deps ." in text
+    assert (
+        "pip wheel --no-deps --no-build-isolation" in text and "uv pip install --no-deps /tmp/wheel/" in text
+    )
+    assert not text.startswith("# syntax="), (
+        "BuildKit would fetch a frontend image from Docker Hub for nothing"
+    )
     final = text[text.rindex("FROM ") :]
     assert "USER 10001:10001" in final and 'ENTRYPOINT ["votemon"]' in final
     assert not re.search(r"apt-get|gcc|build-essential", final), "no compilers in the final stage"
+
+
+def test_the_build_backend_is_hash_locked_at_pyprojects_pin() -> None:
+    """The project's wheel is built by hatchling installed with --require-hashes, never fetched unchecked
+    by an isolated build; its pin is pyproject.toml's [build-system] pin."""
+    locked = pins(REPO / "scripts/delivery/build-backend-requirements.txt")
+    required = re.search(r'requires = \["hatchling==([^"]+)"\]', (REPO / "pyproject.toml").read_text())
+    assert required and locked.get("hatchling") == required[1], (locked, required)
+    entries = re.split(r"\n(?=\S)", (REPO / "scripts/delivery/build-backend-requirements.txt").read_text())
+    assert all("--hash=sha256:" in e for e in entries if not e.startswith("#")), "every pin has hashes"
+    assert "-r /tmp/build-backend-requirements.txt" in (REPO / "Dockerfile").read_text()
+
+
+def test_ci_and_the_local_cluster_build_the_one_dockerfile() -> None:
+    """CI's images workflow and cluster/image.sh build the same Dockerfile from the same context; the
+    local build changes only PYTHON_IMAGE (Docker Hub is out of reach here), and CI's build is
+    triggered by a change to anything the Dockerfile copies."""
+    workflow = load(WORKFLOWS / "images.yml")
+    (step,) = [
+        s for s in workflow["jobs"]["build"]["steps"] if "docker/build-push-action" in s.get("uses", "")
+    ]
+    assert step["with"]["context"] == "." and not {"file", "build-args", "target"} & set(step["with"]), step
+    script = (REPO / "cluster/image.sh").read_text()
+    (build,) = re.findall(r"buildah build .*?(?<!\\)\n", script, flags=re.S)
+    assert re.findall(r"--build-arg \"(\w+)=", build) == ["PYTHON_IMAGE"], build
+    assert '--file "$root/Dockerfile" "$root"' in build, build
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.findall(r"^ARG (\w+)", dockerfile, flags=re.M) == ["PYTHON_IMAGE"]
+    triggers = set(workflow[True]["push"]["paths"])
+    for sources in re.findall(r"^COPY\s+(?!--from)(.+)\s+\S+$", dockerfile, flags=re.M):
+        for source in sources.split():
+            assert source in triggers or f"{source}/**" in triggers, (
+                f"images.yml does not rebuild on {source}"
+            )
 
 
 def test_dockerignore_lets_in_what_the_dockerfile_copies() -> None:

@@ -145,12 +145,13 @@ def check(settings: Settings) -> None:
 
 
 def stack_env(settings: Settings) -> None:
-    """Shell assignments of the stack's ports, read from the settings' addresses of Kafka, Redis and
-    MongoDB; FERRETDB=1 when MongoDB is expected on this machine."""
+    """Shell assignments of the stack's address (Kafka's host) and ports, read from the settings'
+    addresses of Kafka, Redis and MongoDB; FERRETDB=1 when MongoDB is expected on this machine."""
     kafka = urlsplit(f"//{settings.kafka_bootstrap_servers.split(',')[0]}")
     mongo = urlsplit(settings.mongo_uri)
     local_mongo = mongo.hostname in {"127.0.0.1", "localhost"}
     values = {
+        "STACK_HOST": kafka.hostname,
         "KAFKA_PORT": kafka.port,
         "REDIS_PORT": urlsplit(settings.redis_url).port,
         "MONGO_PORT": mongo.port,

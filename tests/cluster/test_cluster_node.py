@@ -1,0 +1,182 @@
+"""What Argo CD deploys runs for real: the four services on the real node (cluster/node.sh), from the
+image built here from the Dockerfile (cluster/image.sh), with their manifests' security settings; votes
+through the front pod are counted once; an operator's commit rolls real pods that take calls.
+
+Every check reads the running pods (kubectl exec, their IPs, the Services kube-proxy routes), so on a
+cluster of kwok nodes alone, where nothing runs, each of them fails."""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.cluster.cluster_support import (
+    ROOT,
+    SERVICES,
+    Cluster,
+    GitCheckout,
+    Obj,
+    cluster_setting,
+    eventually,
+)
+
+pytestmark = pytest.mark.cluster
+REAL_NODE = cluster_setting("NODE_NAME")
+IMAGES = ROOT / ".local" / "cluster" / "images"
+DEMO_VOTES = ROOT / "loadtest" / "data" / "votes.json"
+# Run inside a container: who it runs as and what it may do, as the kernel says.
+PROBE = """
+import json, os
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+mounts = {fields[1]: fields[3].split(",") for fields in (line.split() for line in open("/proc/mounts"))}
+print(json.dumps({
+    "uid": os.getuid(), "gid": os.getgid(),
+    "cap_eff": status["CapEff"].strip(), "no_new_privs": status["NoNewPrivs"].strip(),
+    "seccomp": status["Seccomp"].strip(), "root": mounts["/"][0], "tmp": mounts["/tmp"][0],
+    "env": dict(os.environ),
+}))
+"""
+
+
+def ready(pod: Obj) -> bool:
+    conditions = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
+    return conditions.get("Ready") == "True" and not pod["metadata"].get("deletionTimestamp")
+
+
+def serving(cluster: Cluster, name: str, count: int | None = None) -> list[Obj]:
+    """The Ready pods of Deployment `name`, once it is rolled out with all of them on the real node."""
+
+    def check() -> list[Obj]:
+        cluster.rolled_out(name, timeout=5)
+        pods = [p for p in cluster.items("pods", selector=f"app.kubernetes.io/name={name}") if ready(p)]
+        assert pods, f"no Ready pod for {name}"
+        assert {p["spec"]["nodeName"] for p in pods} == {REAL_NODE}, [p["spec"]["nodeName"] for p in pods]
+        if count is not None:
+            assert len(pods) == count, (name, [p["metadata"]["name"] for p in pods])
+        return pods
+
+    return eventually(check, timeout=180)
+
+
+def probe(cluster: Cluster, pod: Obj) -> dict[str, Any]:
+    out = cluster.kubectl(
+        "exec", "-n", "so1-p2", pod["metadata"]["name"], "-c", "votemon", "--", "python", "-c", PROBE
+    )
+    found: dict[str, Any] = json.loads(out)
+    return found
+
+
+def service_url(cluster: Cluster, name: str) -> str:
+    """The Service's cluster address, which kube-proxy routes from this host to its pods."""
+    service = cluster.get("service", name)
+    return f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}"
+
+
+def totals(results: str) -> collections.Counter[str]:
+    """The results pod's totals (its /api/totals, read from Redis), per band and overall."""
+    body = httpx.get(f"{results}/api/totals", timeout=10).raise_for_status().json()
+    found: collections.Counter[str] = collections.Counter({"total": body["total"]})
+    found.update({row["band"]: row["votes"] for row in body["bands"]})
+    return found
+
+
+def demo_votes(count: int) -> list[dict[str, str]]:
+    """Votes from the demo's data set (the catalogue's names), the first `count` of them."""
+    votes: list[dict[str, str]] = json.loads(DEMO_VOTES.read_text(encoding="utf-8"))
+    return votes[:count]
+
+
+def send(front: str, votes: list[dict[str, str]]) -> None:
+    with httpx.Client(timeout=10) as client:
+        for vote in votes:
+            response = client.post(f"{front}/grpc", json=vote)
+            assert response.status_code == 202, (response.status_code, response.text)
+
+
+def produced(pod: Obj) -> float:
+    """votes_produced_total of one grpc-server pod, from its metrics port."""
+    metrics = httpx.get(f"http://{pod['status']['podIP']}:9101/metrics", timeout=5).text
+    found = re.search(r"^votes_produced_total ([0-9.e+]+)$", metrics, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_the_services_run_the_image_built_here_as_their_manifests_say(dev: Cluster) -> None:
+    node = dev.get("node", REAL_NODE, namespace="")
+    info = node["status"]["nodeInfo"]
+    assert info["kubeletVersion"] == cluster_setting("KUBERNETES_VERSION"), info
+    assert info["containerRuntimeVersion"].startswith("containerd://"), info
+    # What cluster/image.sh built last and node.sh imported: the name overlays/dev deploys, and its ID.
+    image_name = (IMAGES / "votemon.name").read_text().strip()
+    image_id = (IMAGES / (image_name.replace("/", "_").replace(":", "_") + ".id")).read_text().strip()
+    for name in SERVICES:
+        for pod in serving(dev, name):
+            (status,) = pod["status"]["containerStatuses"]
+            assert status["image"] == image_name, status
+            assert status["imageID"].endswith(image_id), (status["imageID"], image_id)
+            inside = probe(dev, pod)
+            assert (inside["uid"], inside["gid"]) == (10001, 10001), inside
+            assert int(inside["cap_eff"], 16) == 0, "no capabilities"
+            assert inside["no_new_privs"] == "1" and inside["seccomp"] == "2", inside
+            assert (inside["root"], inside["tmp"]) == ("ro", "rw"), "read-only root, writable /tmp"
+            credentials = {"REDIS_PASSWORD", "MONGO_USERNAME", "MONGO_PASSWORD"} & set(inside["env"])
+            if name in ("consumer", "results"):
+                assert len(credentials) == 3, "the datastore credentials reach consumer and results"
+            else:
+                assert not credentials, f"{name} never gets the datastore credentials"
+
+
+def test_votes_through_the_front_pod_are_counted_once(dev: Cluster) -> None:
+    for name in SERVICES:
+        serving(dev, name)
+    results = service_url(dev, "results")
+    votes = demo_votes(40)
+    before = totals(results)
+    send(service_url(dev, "front"), votes)
+    expected = collections.Counter({"total": len(votes)}) + collections.Counter(v["name"] for v in votes)
+
+    def counted() -> None:
+        now = totals(results)
+        assert {k: now[k] - before[k] for k in expected} == dict(expected)
+
+    eventually(counted, timeout=60)
+
+
+def test_a_replica_commit_gives_grpc_server_pods_that_take_calls(dev: Cluster, checkout: GitCheckout) -> None:
+    for name in SERVICES:
+        serving(dev, name)
+    checkout.deliver("set_replicas.py", "grpc-server", "2")
+    revision = checkout.commit_and_push("grpc-server: 2 replicas")
+    dev.synced_at("pipeline", revision, applied=True)
+    pods = serving(dev, "grpc-server", count=2)
+    start = {p["metadata"]["name"]: produced(p) for p in pods}
+    front, votes = service_url(dev, "front"), demo_votes(10)
+
+    def every_pod_took_votes() -> None:
+        # The front's connections live at most GRPC_MAX_CONNECTION_AGE (30 s): then it resolves the
+        # headless Service again and balances over both pods.
+        send(front, votes)
+        took = {p["metadata"]["name"]: produced(p) - start[p["metadata"]["name"]] for p in pods}
+        assert all(took.values()), took
+
+    eventually(every_pod_took_votes, timeout=120, every=2)
+
+
+def test_a_config_change_rolls_the_pods_and_they_read_it(dev: Cluster, checkout: GitCheckout) -> None:
+    for name in SERVICES:
+        serving(dev, name)
+    config = checkout.path / "base" / "pipeline-config" / "votemon.env"
+    config.write_text(config.read_text(encoding="utf-8").replace("LOG_LEVEL=info", "LOG_LEVEL=debug"))
+    revision = checkout.commit_and_push("votemon-config: debug logs")
+    dev.synced_at("pipeline", revision, applied=True)
+
+    def rolled_with_the_new_value() -> None:
+        for name in SERVICES:
+            for pod in serving(dev, name):
+                assert probe(dev, pod)["env"]["LOG_LEVEL"] == "debug", pod["metadata"]["name"]
+
+    eventually(rolled_with_the_new_value, timeout=180, every=2)
