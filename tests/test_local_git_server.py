@@ -35,8 +35,11 @@ def commit(repo: Path, message: str) -> str:
 def test_make_cluster_keeps_commits_pushed_to_the_local_git_server(tmp_path: Path) -> None:
     checkout = tmp_path / "checkout"  # a repository of its own: the test also runs in shallow clones
     shutil.copytree(ROOT / "cluster", checkout / "cluster")
-    (checkout / "stack").mkdir()
+    (checkout / "stack" / "ferretdb").mkdir(parents=True)
     shutil.copy(ROOT / "stack" / "lib.sh", checkout / "stack" / "lib.sh")
+    shutil.copy(
+        ROOT / "stack" / "ferretdb" / "go.mod", checkout / "stack" / "ferretdb" / "go.mod"
+    )  # versions.env
     git(tmp_path, "init", "-q", "--initial-branch=main", str(checkout))
     git(checkout, "add", "cluster", "stack")
     commit(checkout, "the scripts of make cluster")

@@ -69,16 +69,6 @@ class CommandFailed(subprocess.CalledProcessError):
         return f"{super().__str__()}\n{self.stderr}{self.stdout[-2000:]}"
 
 
-def cluster_setting(name: str) -> str:
-    """One of cluster/cluster.env's values (ports, the real node's name and addresses)."""
-    return subprocess.run(
-        ["bash", "-c", f'. {ROOT}/cluster/env.sh && printf %s "${name}"'],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-
-
 def available(deployment: Obj) -> bool:
     status = deployment.get("status", {})
     want = deployment["spec"].get("replicas", 1)

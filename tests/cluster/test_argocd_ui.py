@@ -108,7 +108,7 @@ def test_pipeline_shows_its_resource_tree(dev: Cluster, operator: Page) -> None:
 def test_a_pushed_change_shows_synced_at_its_revision(
     dev: Cluster, operator: Page, checkout: GitCheckout
 ) -> None:
-    checkout.deliver("set_replicas.py", "grpc-server", "4")
+    checkout.deliver("set-replicas", "grpc-server", "4")
     revision = checkout.commit_and_push("grpc-server: 4 replicas")
     dev.synced_at("pipeline", revision, applied=True)
     operator.goto(f"{ui_url(dev)}/applications/argocd/pipeline")

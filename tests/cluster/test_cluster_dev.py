@@ -127,7 +127,7 @@ def test_an_image_bump_to_a_missing_image_leaves_the_old_pods_serving(
     before = {
         name: dev.rolled_out(name)["spec"]["template"]["spec"]["containers"][0]["image"] for name in SERVICES
     }
-    checkout.deliver("bump_image.py", "--new-name", "ghcr.io/so1-p2/votemon", "--digest", digest)
+    checkout.deliver("bump-image", "--new-name", "ghcr.io/so1-p2/votemon", "--digest", digest)
     revision = checkout.commit_and_push("votemon image by digest")
     dev.synced_at("pipeline", revision, applied=True)
     for name in SERVICES:

@@ -149,7 +149,7 @@ def test_votes_through_the_front_pod_are_counted_once(dev: Cluster) -> None:
 def test_a_replica_commit_gives_grpc_server_pods_that_take_calls(dev: Cluster, checkout: GitCheckout) -> None:
     for name in SERVICES:
         serving(dev, name)
-    checkout.deliver("set_replicas.py", "grpc-server", "2")
+    checkout.deliver("set-replicas", "grpc-server", "2")
     revision = checkout.commit_and_push("grpc-server: 2 replicas")
     dev.synced_at("pipeline", revision, applied=True)
     pods = serving(dev, "grpc-server", count=2)

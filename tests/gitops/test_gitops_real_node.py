@@ -6,25 +6,25 @@ from __future__ import annotations
 
 import re
 
-import validate_manifests as vm
-
 from tests.gitops.gitops_support import REPO
+from votemon.gitops import tree
+from votemon.settings import SERVICES
 
-SERVICES = {"front", "grpc-server", "consumer", "results"}
+SERVICE_NAMES = {service.name for service in SERVICES}
 
 
 def test_only_devs_services_go_to_the_real_node() -> None:
     found = re.search(r"^taint=(\S+)$", (REPO / "cluster/node.sh").read_text(encoding="utf-8"), re.M)
     assert found, "cluster/node.sh names its taint"
     taint = found[1]
-    for env in vm.ENVS:
-        for obj in vm.env_objects(env):
+    for env in tree.ENVS:
+        for obj in tree.env_objects(env):
             pod = obj.get("spec", {}).get("template", {}).get("spec")
             if not isinstance(pod, dict):
                 continue
             tolerates = any(t.get("key") == taint for t in pod.get("tolerations", []))
             preferred = pod.get("affinity", {}).get("nodeAffinity", {})
             prefers = taint in str(preferred.get("preferredDuringSchedulingIgnoredDuringExecution", []))
-            wanted = env == "dev" and obj["kind"] == "Deployment" and vm.base_name(obj) in SERVICES
-            assert (tolerates, prefers) == (wanted, wanted), (env, obj["kind"], vm.base_name(obj))
+            wanted = env == "dev" and obj["kind"] == "Deployment" and tree.base_name(obj) in SERVICE_NAMES
+            assert (tolerates, prefers) == (wanted, wanted), (env, obj["kind"], tree.base_name(obj))
             assert "requiredDuringSchedulingIgnoredDuringExecution" not in preferred, "never required"
