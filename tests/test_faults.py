@@ -95,9 +95,11 @@ class Outage:
     down_until: float
 
 
-def through_outage(stack: FaultStack, pipeline: Pipeline, server: str, seconds: float, after: int) -> Outage:
-    """Send 700 votes; once `after` are acknowledged, stop `server` for `seconds`, then start it again."""
-    load = VoteLoad(pipeline.front, count=700, requests_per_second=70).start()
+def through_outage(
+    stack: FaultStack, pipeline: Pipeline, server: str, seconds: float, after: int, count: int = 700
+) -> Outage:
+    """Send `count` votes; once `after` are acknowledged, stop `server` for `seconds`, then start it again."""
+    load = VoteLoad(pipeline.front, count=count, requests_per_second=70).start()
     load.wait_progress(after)
     stack.stop(server)
     down_since = time.monotonic()
@@ -111,8 +113,9 @@ def through_outage(stack: FaultStack, pipeline: Pipeline, server: str, seconds: 
 def test_broker_down_answers_503_then_every_202_is_counted_once(
     stack: FaultStack, pipeline: Pipeline
 ) -> None:
-    # Requests wait up to the produce timeout (2 s) before their 503: 7 s leaves room for several.
-    outage = through_outage(stack, pipeline, "kafka", seconds=7, after=200)
+    # Requests wait up to the produce timeout (2 s) before their 503: 7 s leaves room for several. The
+    # load lasts 20 s, so that it still runs after a slow broker shutdown (seen: over 7 s on a busy machine).
+    outage = through_outage(stack, pipeline, "kafka", seconds=7, after=200, count=1400)
     during = [a for a in outage.load.answers if outage.down_since < a.started and a.ended < outage.down_until]
     assert during, "no request was sent while the broker was down"
     assert all(a.status == 503 for a in during), {a.status for a in during}
