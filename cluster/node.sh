@@ -86,10 +86,12 @@ EOF
 
 network_down() {
   # kube-proxy's, the kubelet's and the CNI plugins' rules: every chain named KUBE-* or CNI-*.
-  local tool
+  local tool rules
   for tool in iptables ip6tables; do
-    if "$tool-save" | grep -q -e KUBE- -e CNI-; then
-      "$tool-save" | grep -v -e KUBE- -e CNI- | "$tool-restore"
+    command -v "$tool-save" >/dev/null || continue
+    rules=$("$tool-save")
+    if grep -q -e KUBE- -e CNI- <<<"$rules"; then
+      grep -v -e KUBE- -e CNI- <<<"$rules" | "$tool-restore"
     fi
   done
   ip link show "$NODE_BRIDGE" >/dev/null 2>&1 && ip link delete "$NODE_BRIDGE"
