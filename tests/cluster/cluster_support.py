@@ -40,9 +40,10 @@ def cluster_environment() -> dict[str, str]:
 
 
 def cluster_setting(name: str) -> str:
-    """A value from cluster/cluster.env (its ports and names), where each is written once."""
+    """A value from cluster/env.sh (cluster.env's ports and names, versions.env's versions), where
+    each is written once."""
     return subprocess.run(
-        ["bash", "-c", f'. {ROOT}/cluster/cluster.env && printf %s "${name}"'],
+        ["bash", "-c", f'. {ROOT}/cluster/env.sh && printf %s "${name}"'],
         check=True,
         capture_output=True,
         text=True,

@@ -170,7 +170,9 @@ def test_a_config_change_rolls_the_pods_and_they_read_it(dev: Cluster, checkout:
     for name in SERVICES:
         serving(dev, name)
     config = checkout.path / "base" / "pipeline-config" / "votemon.env"
-    config.write_text(config.read_text(encoding="utf-8").replace("LOG_LEVEL=info", "LOG_LEVEL=debug"))
+    text = config.read_text(encoding="utf-8")
+    assert "LOG_LEVEL" not in text, "votemon.env leaves the log level at the code's default"
+    config.write_text(text + "LOG_LEVEL=debug\n")
     revision = checkout.commit_and_push("votemon-config: debug logs")
     dev.synced_at("pipeline", revision, applied=True)
 

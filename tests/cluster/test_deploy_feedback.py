@@ -71,12 +71,25 @@ class OwnApplication:
         return self.checkout.commit_and_push(message)
 
     def create(self) -> None:
+        """The Application, in a project of its own that allows only its namespace: as the bootstrap
+        applies the real projects, never from git (the `default` project allows nothing)."""
+        project = {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "AppProject",
+            "metadata": {"name": self.name, "namespace": "argocd"},
+            "spec": {
+                "sourceRepos": [self.cluster.env["VOTEMON_REPO_URL"]],
+                "destinations": [{"server": "https://kubernetes.default.svc", "namespace": self.name}],
+                "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+            },
+        }
+        self.cluster.kubectl("apply", "-f", "-", stdin=json.dumps(project))
         application = {
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "Application",
             "metadata": {"name": self.name, "namespace": "argocd"},
             "spec": {
-                "project": "default",
+                "project": self.name,
                 "source": {
                     "repoURL": self.cluster.env["VOTEMON_REPO_URL"],
                     "targetRevision": "main",
@@ -95,6 +108,7 @@ class OwnApplication:
     def delete(self) -> None:
         self.cluster.run("argocd", "app", "delete", self.name, "--cascade", "--yes", "--wait", check=False)
         self.cluster.run("kubectl", "delete", "namespace", self.name, "--ignore-not-found", "--wait=false")
+        self.cluster.run("kubectl", "-n", "argocd", "delete", "appproject", self.name, "--ignore-not-found")
 
 
 @pytest.fixture
@@ -195,4 +209,5 @@ def test_a_health_regression_is_reported_degraded(
     [topic] = [r for r in dev.application(own.name)["status"]["resources"] if r["kind"] == "KafkaTopic"]
     assert topic["health"] == {"status": "Degraded", "message": "partition leader unavailable"}, topic
     assert "Degraded" in dev.argocd("app", "get", own.name)
-    assert receiver.events(own.name, "deployed", broken) == []
+    # No assertion on "deployed" for the broken commit: the sync itself is healthy until the operator
+    # (here its stand-in) reports the topic, so a "deployed" may come first, then "degraded".
