@@ -119,7 +119,12 @@ def test_page_on_a_large_store_shows_the_newest_votes(large_store: LargeStore, b
     try:
         with viewer(browser, results.base_url) as tab:
             tab.wait_state("live", timeout_s=10)
-            assert [row["id"] for row in tab.log_rows()] == large_store.newest_ids(20)
+            # "live" comes with the totals; the log's rows follow its own request: wait for them.
+            newest_stored = large_store.newest_ids(20)
+            tab.page.wait_for_function(
+                SHOWS_LOG, arg=newest_stored, timeout=APPEARS_WITHIN_S * 1000, polling=50
+            )
+            assert [row["id"] for row in tab.log_rows()] == newest_stored
             fresh = f"fresh-{large_store.prefix}"
             votes = large_store.votes
             assert count(large_store.settings, votes, votes + 20, fresh, partition=1) == 20
