@@ -34,6 +34,21 @@ def pipeline() -> Iterator[Pipeline]:
         pytest.fail(str(error))
 
 
+@pytest.fixture(autouse=True)
+def session_services_outlive_the_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A service of the shared pipeline that ends during a test fails that test, naming it with its log's
+    end, and is started again: one crash is one failure, not "connection refused" in every later test.
+    Fault tests stop services on purpose, on a pipeline of their own."""
+    yield
+    if "pipeline" not in request.fixturenames or request.node.get_closest_marker("fault"):
+        return
+    ended = request.getfixturevalue("pipeline").revive_ended()
+    assert not ended, (
+        "services of the shared pipeline ended during this test (restarted since):\n"
+        + "\n".join(f"--- {name}, {how}" for name, how in ended.items())
+    )
+
+
 @pytest.fixture(scope="session")
 def large_store() -> Iterator[LargeStore]:
     """200,000 votes counted by the consumer's script, seeded directly (about 10 s)."""

@@ -147,6 +147,20 @@ class Pipeline:
     def produced(self) -> int:
         return sum(self.kafka.end_offsets(self.settings.votes_topic).values())
 
+    def revive_ended(self) -> dict[str, str]:
+        """Restart each service that is no longer running; return, per service restarted, how it ended
+        (its exit code and the end of its log)."""
+        ended: dict[str, str] = {}
+        for name, service in self.services.items():
+            process = service.process
+            if process is not None and process.poll() is None:
+                continue
+            ended[name] = (
+                f"exit code {None if process is None else process.returncode}:\n{service.log_tail()}"
+            )
+            service.restart()
+        return ended
+
     def add_consumer(self) -> Service:
         """One more member of the consumer group, ready."""
         settings = self.settings.model_copy(update={"consumer_metrics_bind": f"127.0.0.1:{free_port()}"})
@@ -191,7 +205,10 @@ def running_pipeline(
         mongo.drop_database(settings.mongo_database)
         mongo.close()
         counters.close()
-    assert exits == dict.fromkeys(services, 0), f"SIGTERM must end every service cleanly: {exits}"
+    unclean = {name: code for name, code in exits.items() if code != 0}
+    assert not unclean, f"SIGTERM must end every service cleanly: {exits}\n" + "\n".join(
+        f"--- the end of {services[name].log_path}:\n{services[name].log_tail()}" for name in unclean
+    )
 
 
 def unique_band(prefix: str = "Band") -> str:

@@ -181,6 +181,13 @@ class Service:
     def restart(self) -> Service:
         return self.start().wait_ready()
 
+    def log_tail(self, lines: int = 15) -> str:
+        """The end of this service's log: what a failure message shows of why it ended."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError as error:
+            return f"(no log: {error})"
+
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Send `sig` (SIGKILL after `TIMEOUT`) and return the exit code, also of a process that
         had already ended (which this reaps)."""
