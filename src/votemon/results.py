@@ -1,7 +1,8 @@
 """The results page and its API, read from Redis only: totals, the rate and the latest votes.
 
-GET / serves the live page (src/votemon/page/: plain HTML, CSS and JS, no CDN); it polls
-/api/totals, /api/logs?limit=20 and /api/rate every second and shows a banner while they fail.
+GET / serves the live page (src/votemon/page/: plain HTML, CSS and JS, no CDN); it follows
+/api/stream (votemon.stream: one Redis read per tick whatever the number of viewers) and falls back
+to polling /api/totals, /api/logs and /api/rate every second where streaming fails.
 
 No read here grows with the number of votes: the latest votes are the capped sorted set
 `votes:latest` that the consumer keeps in the same atomic script as the counts (MongoDB stays the
@@ -10,6 +11,8 @@ log of record, written by the consumer and never scanned here), and readiness is
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from importlib.resources import files
@@ -21,9 +24,15 @@ from votemon.http import error_response, json_response
 from votemon.runtime import add_probes, configure_logging, serve_app, stop_event
 from votemon.settings import Settings
 from votemon.store.tally import LATEST_SIZE, Tally, redis_client
+from votemon.stream import REDIS_UNAVAILABLE, Broadcaster, stream_response
 
 MAX_LOGS = LATEST_SIZE
 MAX_RATE_SECONDS = 3600
+# What the page shows, written only here: index.html gets them as data attributes (and in its text),
+# app.js reads them from there, and they are the API's defaults and what the stream sends.
+PAGE_LOGS = 20
+PAGE_RATE_SECONDS = 60
+PAGE_VALUES = {"{{PAGE_LOGS}}": PAGE_LOGS, "{{PAGE_RATE_SECONDS}}": PAGE_RATE_SECONDS}
 
 # The page loads nothing from elsewhere; charts are SVG built with DOM calls (no inline script/style).
 CONTENT_SECURITY_POLICY = (
@@ -61,6 +70,8 @@ def load_assets() -> tuple[bytes, dict[str, Asset]]:
         body = page.joinpath(name).read_bytes()
         assets[name] = Asset(body, content_type, hashlib.sha256(body).hexdigest()[:16])
     index = page.joinpath("index.html").read_text(encoding="utf-8")
+    for placeholder, value in PAGE_VALUES.items():
+        index = index.replace(placeholder, str(value))
     for name, asset in assets.items():
         index = index.replace(f"/static/{name}", f"/static/{name}?v={asset.version}")
     return index.encode(), assets
@@ -84,7 +95,16 @@ def bounded_int(name: str, default: int, low: int, high: int) -> int:
     return int(raw)
 
 
-def create_app(tally: Tally) -> Quart:
+def broadcaster_for(tally: Tally, settings: Settings) -> Broadcaster:
+    """The process' one broadcaster: what the page shows, read once per tick."""
+    return Broadcaster(
+        lambda: tally.snapshot(PAGE_LOGS, PAGE_RATE_SECONDS),
+        tick_seconds=settings.stream_tick_seconds,
+        max_seconds=settings.stream_max_seconds,
+    )
+
+
+def create_app(tally: Tally, broadcaster: Broadcaster) -> Quart:
     app = Quart("votemon.results")
 
     async def ready() -> bool:
@@ -99,7 +119,7 @@ def create_app(tally: Tally) -> Quart:
 
     @app.errorhandler(RedisError)
     async def redis_down(error: RedisError) -> Response:
-        return error_response(503, "redis_unavailable", "the counters cannot be read right now")
+        return error_response(503, *REDIS_UNAVAILABLE)
 
     @app.errorhandler(InvalidParameterError)
     async def invalid_parameter(error: InvalidParameterError) -> Response:
@@ -111,13 +131,18 @@ def create_app(tally: Tally) -> Quart:
 
     @app.get("/api/logs")
     async def logs() -> Response:
-        limit = bounded_int("limit", 20, 1, MAX_LOGS)
+        limit = bounded_int("limit", PAGE_LOGS, 1, MAX_LOGS)
         return json_response({"logs": await tally.latest(limit)}, 200)
 
     @app.get("/api/rate")
     async def rate() -> Response:
-        seconds = bounded_int("seconds", 60, 1, MAX_RATE_SECONDS)
+        seconds = bounded_int("seconds", PAGE_RATE_SECONDS, 1, MAX_RATE_SECONDS)
         return json_response({"rate": await tally.rate(seconds)}, 200)
+
+    @app.get("/api/stream")
+    async def stream() -> Response:
+        # Last-Event-ID needs nothing: every new stream starts with the whole current state.
+        return stream_response(broadcaster)
 
     return app
 
@@ -157,10 +182,23 @@ async def run(settings: Settings) -> None:
     log = configure_logging(settings, "results")
     stopping = stop_event()
     redis = redis_client(settings)
-    app = create_app(Tally(redis, settings))
+    tally = Tally(redis, settings)
+    broadcaster = broadcaster_for(tally, settings)
+    app = create_app(tally, broadcaster)
+
+    async def end_streams() -> None:
+        """Streams never end by themselves within Hypercorn's grace: end them on the stop signal."""
+        await stopping.wait()
+        await broadcaster.close()
+
+    ender = asyncio.create_task(end_streams())
     log.info("serving", bind=settings.results_bind)
     try:
         await serve_app(app, settings.results_bind, stopping, settings)
     finally:
+        ender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ender
+        await broadcaster.close()
         await redis.aclose()
     log.info("stopped")

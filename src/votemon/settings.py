@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     catalogue_file: Path = Path("base/pipeline-config/catalogue.json")
     # /api/totals lists at most this many bands and albums, the rest summed as "other".
     totals_top: int = Field(default=50, ge=1, le=500)
+    # The results service's stream (/api/stream): one Redis read per tick per process, whatever the
+    # number of viewers. A stream ends itself after stream_max_seconds and the browser reconnects:
+    # below Cloud Run's request timeout (cloudrun/results.yaml, 300 s), so it is never cut there.
+    stream_tick_seconds: Seconds = 1.0
+    stream_max_seconds: Seconds = 240.0
     log_level: str = "info"
 
 

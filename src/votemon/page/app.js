@@ -1,12 +1,19 @@
-// The live results page: polls the JSON API every second and redraws SVG charts and the log panel.
+// The live results page: follows /api/stream (Server-Sent Events), or polls the JSON API every second
+// where streaming fails, and redraws SVG charts and the log panel. It says how fresh its data is: the
+// newest counted vote's time, aged on the server's clock (Redis'), and "stale" when no update came.
 // Data is only ever put in the page with textContent/setAttribute: never innerHTML.
 "use strict";
 
 const POLL_MS = 1000;
 const TIMEOUT_MS = 4000;
+const STALE_MS = 5000; // no event for this long: the page says it is stale
+const DOWN_AFTER_MS = 2000; // a stream not back this long after an error: the service is unreachable
+const STREAM_RETRY_MS = 10000; // while polling, how often the stream is tried again
 const MAX_BARS = 50;
 const PIE_SLICES = 8;
-const LOG_ROWS = 20;
+// Written once, in the service that serves the page (votemon.results): index.html's data attributes.
+const LOG_ROWS = Number(document.body.dataset.logs);
+const RATE_SECONDS = Number(document.body.dataset.rateSeconds);
 const SVG_NS = "http://www.w3.org/2000/svg";
 const COLORS = ["#34d399", "#60a5fa", "#f472b6", "#fbbf24", "#a78bfa", "#f87171", "#2dd4bf", "#fb923c", "#6b7280"];
 
@@ -20,11 +27,12 @@ function el(tag, attrs = {}, text) {
   return node;
 }
 
-async function getJson(path) {
+async function getJson(path, onReply = () => {}) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
   try {
     const reply = await fetch(path, { cache: "no-store", signal: controller.signal });
+    onReply(reply);
     let body = null;
     try { body = await reply.json(); } catch { body = null; }
     if (!reply.ok) {
@@ -145,7 +153,32 @@ function drawLogs(list, logs) {
   list.replaceChildren(...rows);
 }
 
-// --- polling --------------------------------------------------------------------------------------
+// --- freshness -----------------------------------------------------------------------------------
+
+const fresh = {
+  lastUpdate: performance.now(), // when the last event or answer came (the browser's monotonic clock)
+  serverMs: null, // the server's clock at that moment (Redis' in the stream; the Date header polling)
+  newestMs: null, // the newest counted vote's time
+  errors: [],
+};
+
+function received(serverMs) {
+  fresh.lastUpdate = performance.now();
+  if (serverMs !== null && !Number.isNaN(serverMs)) fresh.serverMs = serverMs;
+}
+
+function showFreshness() {
+  const asOf = $("as-of");
+  if (fresh.newestMs === null) {
+    asOf.textContent = "no votes counted yet";
+  } else {
+    const at = new Date(fresh.newestMs).toISOString().slice(11, 19);
+    const now = fresh.serverMs === null ? null : fresh.serverMs + (performance.now() - fresh.lastUpdate);
+    const ago = now === null ? "" : ` (${Math.max(0, Math.round((now - fresh.newestMs) / 1000))} s ago)`;
+    asOf.textContent = `as of ${at} UTC${ago}`;
+  }
+  asOf.dataset.newest = fresh.newestMs === null ? "" : String(fresh.newestMs);
+}
 
 function render(totals, logs, rate) {
   if (totals) {
@@ -156,44 +189,128 @@ function render(totals, logs, rate) {
     drawBars($("album-bars"), totals.albums, (r) => `${r.band} — ${r.album}`);
     drawPie($("band-pie"), $("band-legend"), totals.bands);
   }
-  if (logs) drawLogs($("log"), logs.logs);
+  if (logs) {
+    drawLogs($("log"), logs);
+    if (logs.length) fresh.newestMs = Date.parse(logs[0].accepted_at);
+  }
   if (rate) {
     // The current second is still filling: the "now" rate is the 10 complete seconds before it.
-    const complete = rate.rate.slice(0, -1);
+    const complete = rate.slice(0, -1);
     const last10 = complete.slice(-10).reduce((sum, p) => sum + p.votes, 0);
     $("rate-now").textContent = (last10 / 10).toFixed(1);
-    $("rate-minute").textContent = fmt.format(rate.rate.reduce((sum, p) => sum + p.votes, 0));
-    drawRate($("rate-chart"), rate.rate);
+    $("rate-minute").textContent = fmt.format(rate.reduce((sum, p) => sum + p.votes, 0));
+    drawRate($("rate-chart"), rate);
   }
+  showFreshness();
 }
 
-function showStatus(errors) {
+function showStatus() {
   const banner = $("banner");
   const dot = $("status-dot");
-  if (errors.length) {
-    $("banner-text").textContent = errors.join(" · ");
-    banner.hidden = false;
-    dot.className = "dot bad";
-    $("status-text").textContent = "data source unreachable";
-  } else {
-    banner.hidden = true;
-    dot.className = "dot ok";
-    $("status-text").textContent = `live · updated ${new Date().toLocaleTimeString()}`;
+  const silentMs = performance.now() - fresh.lastUpdate;
+  let state = "live";
+  if (fresh.errors.length) state = "down";
+  else if (silentMs > STALE_MS) state = "stale";
+  banner.hidden = state !== "down";
+  if (state === "down") $("banner-text").textContent = fresh.errors.join(" · ");
+  dot.className = { live: "dot ok", stale: "dot stale", down: "dot bad" }[state];
+  $("status-text").textContent = {
+    live: `live (${mode})`,
+    stale: `stale · no update for ${Math.round(silentMs / 1000)} s`,
+    down: "data source unreachable",
+  }[state];
+  document.body.dataset.state = state;
+  document.body.dataset.mode = mode;
+  showFreshness();
+}
+
+// --- streaming, and polling where it fails -----------------------------------------------------------
+
+let mode = "stream";
+let source = null;
+let downTimer = null;
+let pollTimer = null;
+let retryTimer = null;
+
+function onEvent(handler) {
+  return (message) => {
+    clearTimeout(downTimer);
+    downTimer = null;
+    const data = JSON.parse(message.data);
+    handler(data);
+    showStatus();
+  };
+}
+
+function openStream() {
+  clearTimeout(retryTimer);
+  if (!window.EventSource) return startPolling();
+  source = new EventSource("/api/stream");
+  source.addEventListener("open", () => {
+    stopPolling();
+    mode = "stream";
+  });
+  source.addEventListener("state", onEvent((state) => {
+    received(state.now_ms);
+    fresh.errors = [];
+    render(state.totals, state.logs, state.rate);
+  }));
+  source.addEventListener("tick", onEvent((tick) => {
+    received(tick.now_ms);
+    fresh.errors = [];
+  }));
+  source.addEventListener("unavailable", onEvent((error) => {
+    received(null);
+    fresh.errors = [`/api/stream: ${error.message} (${error.error})`];
+  }));
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED) {
+      // refused (an HTTP error, not text/event-stream): poll, and try the stream again later
+      source = null;
+      startPolling();
+      return;
+    }
+    // The browser reconnects by itself (a stream ends every few minutes); only a reconnect that
+    // does not come back soon means the service is away.
+    if (downTimer !== null) return;
+    downTimer = setTimeout(() => {
+      fresh.errors = ["/api/stream: the results service is unreachable"];
+      showStatus();
+    }, DOWN_AFTER_MS);
+  });
+}
+
+function startPolling() {
+  if (mode !== "poll") {
+    mode = "poll";
+    poll();
   }
-  document.body.dataset.state = errors.length ? "down" : "live";
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(openStream, STREAM_RETRY_MS);
+}
+
+function stopPolling() {
+  clearTimeout(pollTimer);
+  pollTimer = null;
 }
 
 async function poll() {
+  if (mode !== "poll") return;
   const started = performance.now();
+  let serverMs = null;
   const results = await Promise.allSettled([
-    getJson("/api/totals"),
+    getJson("/api/totals", (reply) => { serverMs = Date.parse(reply.headers.get("date")); }),
     getJson(`/api/logs?limit=${LOG_ROWS}`),
-    getJson("/api/rate?seconds=60"),
+    getJson(`/api/rate?seconds=${RATE_SECONDS}`),
   ]);
+  if (mode !== "poll") return;
   const [totals, logs, rate] = results.map((r) => (r.status === "fulfilled" ? r.value : null));
-  render(totals, logs, rate);
-  showStatus(results.filter((r) => r.status === "rejected").map((r) => r.reason.message));
-  setTimeout(poll, Math.max(POLL_MS - (performance.now() - started), 100));
+  fresh.errors = results.filter((r) => r.status === "rejected").map((r) => r.reason.message);
+  if (!fresh.errors.length) received(serverMs);
+  render(totals, logs && logs.logs, rate && rate.rate);
+  showStatus();
+  pollTimer = setTimeout(poll, Math.max(POLL_MS - (performance.now() - started), 100));
 }
 
-poll();
+setInterval(showStatus, 1000); // ages "n s ago" and turns stale when nothing came
+openStream();

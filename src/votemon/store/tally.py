@@ -50,6 +50,22 @@ local counts = redis.call('HGETALL', KEYS[1])
 for i = 1, #counts, 2 do redis.call('ZADD', KEYS[2], counts[i + 1], counts[i]) end
 return #counts / 2
 """
+# One atomic read of all the page shows, on Redis' own clock (TIME): the stream's one read per tick.
+# no-writes: it also runs on a store at its memory limit.
+_SNAPSHOT = """#!lua flags=no-writes
+local now = redis.call('TIME')
+local second = tonumber(now[1])
+local seconds = {}
+for s = second - tonumber(ARGV[3]) + 1, second do seconds[#seconds + 1] = tostring(s) end
+return {
+  now[1], now[2], redis.call('GET', KEYS[1]) or '0',
+  redis.call('ZREVRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES'),
+  redis.call('ZREVRANGE', KEYS[3], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES'),
+  redis.call('ZREVRANGE', KEYS[4], 0, tonumber(ARGV[2]) - 1),
+  redis.call('HMGET', KEYS[5], unpack(seconds)),
+  second - tonumber(ARGV[3]) + 1,
+}
+"""
 
 
 def max_totals_bytes(top: int) -> int:
@@ -112,6 +128,41 @@ def parse_latest_entry(member: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What the page shows, read at once: `now_ms` is Redis' clock when it was read."""
+
+    now_ms: int
+    totals: dict[str, Any]
+    logs: list[dict[str, Any]]
+    rate: list[dict[str, int]]
+
+
+def _pairs(flat: list[str]) -> Ranked:
+    """ZREVRANGE WITHSCORES as a script returns it (member, score, ...) as redis-py's pairs."""
+    return [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
+Ranked = list[tuple[str, float]]
+
+
+def _shape_totals(total: int, bands: Ranked, albums: Ranked) -> dict[str, Any]:
+    by_album: list[dict[str, Any]] = []
+    for key, votes in albums:
+        band, _, album = key.partition(" / ")
+        by_album.append({"band": band, "album": album, "votes": int(votes)})
+    by_band: list[dict[str, Any]] = [{"band": band, "votes": int(votes)} for band, votes in bands]
+    return {
+        "total": total,
+        "bands": by_band,
+        "albums": by_album,
+        "other": {
+            "bands": total - sum(row["votes"] for row in by_band),
+            "albums": total - sum(row["votes"] for row in by_album),
+        },
+    }
+
+
 class Tally:
     """Writes counts (the consumer) and reads them (the results API)."""
 
@@ -119,6 +170,7 @@ class Tally:
         self._redis = redis
         self._settings = settings
         self._count = redis.register_script(files("votemon.store").joinpath("tally.lua").read_text())
+        self._snapshot = redis.register_script(_SNAPSHOT)
 
     async def count(self, batch: PartitionBatch) -> Counted:
         """Count the batch's votes and move its partition's stored offset to `batch.end`."""
@@ -185,21 +237,22 @@ class Tally:
             pipe.zrevrange(BAND_RANKING, 0, top - 1, withscores=True)
             pipe.zrevrange(ALBUM_RANKING, 0, top - 1, withscores=True)
             total_text, bands, albums = await pipe.execute()
-        total = int(total_text or 0)
-        by_album = []
-        for key, votes in albums:
-            band, _, album = key.partition(" / ")
-            by_album.append({"band": band, "album": album, "votes": int(votes)})
-        by_band = [{"band": band, "votes": int(votes)} for band, votes in bands]
-        return {
-            "total": total,
-            "bands": by_band,
-            "albums": by_album,
-            "other": {
-                "bands": total - sum(row["votes"] for row in by_band),
-                "albums": total - sum(row["votes"] for row in by_album),
-            },
-        }
+        return _shape_totals(int(total_text or 0), bands, albums)
+
+    async def snapshot(self, logs: int, seconds: int) -> Snapshot:
+        """The totals, the newest `logs` votes and the last `seconds` of rate, in one script (one
+        command, atomic), the window ending at Redis' current second."""
+        top = self._settings.totals_top
+        reply = await self._snapshot(
+            keys=[TOTAL, BAND_RANKING, ALBUM_RANKING, LATEST, PER_SECOND], args=[top, logs, seconds]
+        )
+        now_s, now_us, total, bands, albums, latest, counts, first = reply
+        return Snapshot(
+            now_ms=int(now_s) * 1000 + int(now_us) // 1000,
+            totals=_shape_totals(int(total), _pairs(bands), _pairs(albums)),
+            logs=[parse_latest_entry(str(member)) for member in latest],
+            rate=[{"second": int(first) + i, "votes": int(v or 0)} for i, v in enumerate(counts)],
+        )
 
     async def latest(self, limit: int) -> list[dict[str, Any]]:
         """The newest `limit` (at most LATEST_SIZE) votes counted, newest first: O(limit)."""
