@@ -21,6 +21,7 @@ class RedisDatabase(enum.IntEnum):
     TEST_LARGE_STORE = 11  # the tests' `large_store` fixture
     TEST_BOUNDS = 12  # tests/test_bounds.py: the dedup window's bounds
     TEST_TALLY = 13  # tests/test_tally.py
+    TEST_STREAM = 14  # tests/test_stream.py: results processes of their own
     TEST_PIPELINE = 15  # the tests' pipelines (`make test`)
 
 
