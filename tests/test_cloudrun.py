@@ -53,6 +53,12 @@ def container(service: dict[str, Any]) -> dict[str, Any]:
     return only
 
 
+def settings_of(service: dict[str, Any]) -> Settings:
+    """The settings the app reads from the service's plain (not secret) environment."""
+    env = container(service)["env"]
+    return Settings(**{item["name"].lower(): item["value"] for item in env if "value" in item})
+
+
 def test_there_is_a_results_service() -> None:
     assert FILES, "no cloudrun/*.yaml"
     assert any(container(service)["args"] == ["results"] for _, service in services())
@@ -106,8 +112,7 @@ def test_environment_is_settings_the_app_reads(name: str, service: dict[str, Any
     assert len(names) == len(set(names)), "duplicate variables"
     unknown = {n for n in names if n.lower() not in Settings.model_fields}
     assert not unknown, f"{name}: not settings of votemon (typo?): {unknown}"
-    plain = {item["name"].lower(): item["value"] for item in env if "value" in item}
-    settings = Settings(**plain)
+    settings = settings_of(service)
     assert settings.shutdown_grace_seconds < CLOUD_RUN_GRACE_SECONDS
     assert "@" not in settings.redis_url, "credentials belong in Secret Manager, not in a URL"
     assert not re.search(r"//(127\.|localhost)", settings.redis_url), (
@@ -115,6 +120,16 @@ def test_environment_is_settings_the_app_reads(name: str, service: dict[str, Any
     )
     mongo = [n for n in names if n.startswith("MONGO_")]
     assert not mongo, f"{name}: the results service never opens MongoDB, so it gets none of {mongo}"
+
+
+@per_service
+def test_a_stream_ends_itself_before_the_request_timeout_cuts_it(name: str, service: dict[str, Any]) -> None:
+    """The browser reconnects when the server ends a stream, at once and with Last-Event-ID; a cut
+    at Cloud Run's request timeout would be an error on the page instead."""
+    spec = service["spec"]["template"]["spec"]
+    settings = settings_of(service)
+    assert settings.stream_max_seconds + 2 * settings.stream_tick_seconds < spec["timeoutSeconds"]
+    assert spec["containerConcurrency"] >= 1000, "each viewer holds a request open"
 
 
 @per_service

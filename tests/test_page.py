@@ -1,5 +1,7 @@
 """The live results page in a real headless Chromium (Debian `chromium`) against the running pipeline:
-new votes appear, as text, with nothing loaded from elsewhere; a banner while a data source is away.
+new votes appear, as text, with nothing loaded from elsewhere; a banner while a data source is away;
+it streams (/api/stream), says how fresh its data is, turns stale when the stream stops, polls where
+streaming fails, and recovers after the results process restarts (which an open page never delays).
 How soon they appear is a timing target, measured by `make bench` (bench/page.py), not asserted here.
 """
 
@@ -7,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +30,7 @@ pytestmark = pytest.mark.stack
 # How long a test waits for the page to show what it must: a bound for "it never came", well above the
 # page's 2 s target (which bench/page.py measures).
 APPEARS_WITHIN_S = 30.0
+AS_OF = re.compile(r"as of \d\d:\d\d:\d\d UTC \(\d+ s ago\)")  # the newest vote, aged on Redis' clock
 SHOWS_LOG = """(ids) => JSON.stringify([...document.querySelectorAll('#log li')].map((li) => li.dataset.id))
   === JSON.stringify(ids)"""
 
@@ -67,6 +72,8 @@ def test_page_shows_new_votes(pipeline: Pipeline, browser: Browser) -> None:
         assert int(tab.page.inner_text("#rate-minute").replace(",", "")) >= 60
         assert tab.page.locator("#band-pie path, #band-pie circle").count() >= 1
         assert tab.page.is_hidden("#banner")
+        assert tab.page.get_attribute("body", "data-mode") == "stream"
+        assert AS_OF.fullmatch(tab.page.inner_text("#as-of"))
         assert tab.foreign_requests() == [], "the page must load nothing from elsewhere"
         assert tab.errors == [], "console errors (CSP violations show here)"
         tab.screenshot("page-live.png")
@@ -186,17 +193,74 @@ def test_banner_while_the_data_source_is_unreachable_then_recovery(
             assert int(tab.page.get_attribute("#total", "data-value") or -1) == total
             assert len(tab.log_rows()) == 20
 
-            # The results service itself gone (as a browser sees it), then back.
-            tab.page.route("**/api/**", lambda route: route.abort())
-            tab.wait_state("down", timeout_s=5)
+            # The results service itself gone, then back.
+            assert results.stop() == 0
+            tab.wait_state("down", timeout_s=10)
             assert "the results service is unreachable" in tab.page.inner_text("#banner")
-            tab.page.unroute("**/api/**")
-            tab.wait_state("live", timeout_s=5)
+            results.restart()
+            tab.wait_state("live", timeout_s=20)
             tab.screenshot("page-recovered.png")
     finally:
         assert results.stop() == 0
         redis_gate.close()
         mongo_gate.close()
+
+
+def own_results(pipeline: Pipeline) -> Service:
+    """A results process of the test's own over the pipeline's data, on a port of its own."""
+    settings = pipeline.settings.model_copy(update={"results_bind": f"127.0.0.1:{free_port()}"})
+    return Service("results", settings).start().wait_ready()
+
+
+def test_page_goes_stale_when_the_stream_stops_and_recovers_after_a_restart(
+    pipeline: Pipeline, browser: Browser
+) -> None:
+    results = own_results(pipeline)
+    try:
+        with viewer(browser, results.base_url) as tab:
+            tab.wait_state("live", timeout_s=10)
+            assert tab.page.get_attribute("body", "data-mode") == "stream"
+            cast = cast_known_votes(pipeline)
+            tab.wait_for_votes(cast, timeout_s=APPEARS_WITHIN_S)
+
+            # The stream stops without closing (the process frozen): stale, then live again.
+            assert results.process is not None
+            results.process.send_signal(signal.SIGSTOP)
+            try:
+                tab.wait_state("stale", timeout_s=20)
+                assert tab.page.get_attribute("#status-dot", "class") == "dot stale"
+                tab.screenshot("page-stale.png")
+            finally:
+                results.process.send_signal(signal.SIGCONT)
+            tab.wait_state("live", timeout_s=20)
+
+            # Restarted with the page open (which must not delay its exit), votes counted meanwhile.
+            stopping = time.monotonic()
+            assert results.stop() == 0
+            assert time.monotonic() - stopping < 10, "an open page held the results process"
+            tab.wait_state("down", timeout_s=10)
+            meanwhile = cast_known_votes(pipeline)
+            results.restart()
+            tab.wait_for_votes(meanwhile, timeout_s=APPEARS_WITHIN_S)
+            tab.wait_state("live", timeout_s=10)
+            assert tab.page.is_hidden("#banner")
+    finally:
+        assert results.stop() == 0
+
+
+def test_page_polls_where_streaming_fails_and_streams_again_later(
+    pipeline: Pipeline, browser: Browser
+) -> None:
+    with viewer(browser, pipeline.results) as tab:
+        tab.page.route("**/api/stream", lambda route: route.fulfill(status=404, body="no stream here"))
+        tab.page.reload()
+        tab.page.wait_for_selector("body[data-mode=poll][data-state=live]", timeout=20_000)
+        cast = cast_known_votes(pipeline)
+        tab.wait_for_votes(cast, timeout_s=APPEARS_WITHIN_S)
+        assert AS_OF.fullmatch(tab.page.inner_text("#as-of"))
+        tab.page.unroute("**/api/stream")
+        # the page tries the stream again every 10 s
+        tab.page.wait_for_selector("body[data-mode=stream][data-state=live]", timeout=30_000)
 
 
 def test_page_assets_are_cached_by_version_and_locked_down(pipeline: Pipeline) -> None:
