@@ -1,0 +1,140 @@
+"""`python -m bench.stream`: the results stream's cost against the number of viewers (issue 22).
+
+For 1, 100 and 1,000 concurrent /api/stream clients on one `votemon results` process: Redis
+commands per second (INFO commandstats, the whole server, so run it on a quiet one), the process'
+CPU and RSS, and the delay from a vote counted (the consumer's script, votemon.dev.seed) to each
+client receiving the event that shows it, p50 and p99. Targets (issue 22): commands/s at 1,000
+clients within 1.5x of one client, delay p99 <= 1.5 s at 1,000.
+
+Uses Redis database BENCH_STREAM (votemon.dev.redis_databases) of REDIS_URL's server
+(TEST_REDIS_URL's when set); MongoDB is never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import httpx
+import psutil
+import redis
+
+from bench.stats import percentile
+from votemon.dev.processes import Service, free_port, isolated_settings
+from votemon.dev.redis_databases import RedisDatabase, redis_url
+from votemon.dev.seed import count_votes
+from votemon.dev.sse import Event, stream
+from votemon.store.tally import Tally, redis_client
+from votemon.votes import utc_now
+
+CLIENTS = (1, 100, 1000)
+
+
+def total_commands(server: redis.Redis) -> int:
+    stats: dict[str, dict[str, int]] = server.info("commandstats")
+    return sum(int(stat["calls"]) for stat in stats.values())
+
+
+class Viewers:
+    """The bench's clients: when each newest vote id reached each of them, and how many are connected."""
+
+    def __init__(self, wanted: int) -> None:
+        self.arrivals: dict[str, list[float]] = {}
+        self.connected = 0
+        self.wanted = wanted
+        self.all_connected = asyncio.Event()
+
+    async def follow(self, client: httpx.AsyncClient, base: str) -> None:
+        async with stream(client, base) as events:
+            self.connected += 1
+            if self.connected == self.wanted:
+                self.all_connected.set()
+            async for event in events:
+                self.note(event)
+
+    def note(self, event: Event) -> None:
+        if event.name == "state" and event.data["logs"]:
+            self.arrivals.setdefault(event.data["logs"][0]["id"], []).append(time.monotonic())
+
+
+async def measure(results: Service, tally: Tally, wanted: int, seconds: int, offset: int) -> dict[str, Any]:
+    server = redis.Redis.from_url(results.settings.redis_url)
+    process = psutil.Process(results.process.pid if results.process else 0)
+    viewers = Viewers(wanted)
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(60, read=None), limits=limits) as client:
+        tasks = [asyncio.create_task(viewers.follow(client, results.base_url)) for _ in range(wanted)]
+        async with asyncio.timeout(120):
+            await viewers.all_connected.wait()
+        await asyncio.sleep(2)
+        commands, cpu, started = total_commands(server), process.cpu_times(), time.monotonic()
+        counted: dict[str, float] = {}
+        for i in range(seconds):
+            vote = offset + i
+            await count_votes(tally, vote, vote + 1, utc_now(), vote + 1, "bench-stream")
+            counted[f"bench-stream-{vote:010d}"] = time.monotonic()
+            await asyncio.sleep(1)
+        await asyncio.sleep(2)
+        elapsed = time.monotonic() - started
+        used = process.cpu_times()
+        commands_per_s = (total_commands(server) - commands) / elapsed
+        rss = process.memory_info().rss
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    server.close()
+    delays = [
+        at - counted[vote] for vote, times in viewers.arrivals.items() if vote in counted for at in times
+    ]
+    return {
+        "clients": wanted,
+        "redis_commands_per_s": round(commands_per_s, 1),
+        "cpu_percent": round(100 * (used.user + used.system - cpu.user - cpu.system) / elapsed, 1),
+        "rss_mib": round(rss / 2**20, 1),
+        "delay_p50_s": round(percentile(delays, 50), 3) if delays else None,
+        "delay_p99_s": round(percentile(delays, 99), 3) if delays else None,
+        "deliveries": f"{len(delays)}/{wanted * seconds}",
+    }
+
+
+async def run(seconds: int) -> list[dict[str, Any]]:
+    settings = isolated_settings(
+        redis_url=redis_url(RedisDatabase.BENCH_STREAM), mongo_uri=f"mongodb://127.0.0.1:{free_port()}/"
+    )
+    redis.Redis.from_url(settings.redis_url).flushdb()
+    results = Service("results", settings).start().wait_ready()
+    client = redis_client(settings)
+    rows = []
+    try:
+        for n, viewers in enumerate(CLIENTS):
+            rows.append(await measure(results, Tally(client, settings), viewers, seconds, n * seconds))
+            print(rows[-1], flush=True)
+    finally:
+        await client.aclose()
+        with contextlib.suppress(Exception):
+            results.stop()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=20, help="votes counted per size, one a second")
+    args = parser.parse_args()
+    rows = asyncio.run(run(args.seconds))
+    print("| clients | Redis cmd/s | CPU % | RSS MiB | delay p50 s | delay p99 s | deliveries |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(str(value) for value in row.values()) + " |")
+    one, most = rows[0]["redis_commands_per_s"], rows[-1]["redis_commands_per_s"]
+    print(
+        f"Redis cmd/s at {rows[-1]['clients']} clients / 1 client: {most / max(one, 0.1):.2f} (target <= 1.5)"
+    )
+    p99 = rows[-1]["delay_p99_s"]
+    print(f"delay p99 at {rows[-1]['clients']} clients: {p99} s (target <= 1.5 s)")
+
+
+if __name__ == "__main__":
+    main()
