@@ -52,12 +52,17 @@ class Viewers:
             self.connected += 1
             if self.connected == self.wanted:
                 self.all_connected.set()
+            newest = None
             async for event in events:
-                self.note(event)
+                newest = self.note(event, newest)
 
-    def note(self, event: Event) -> None:
-        if event.name == "state" and event.data["logs"]:
-            self.arrivals.setdefault(event.data["logs"][0]["id"], []).append(time.monotonic())
+    def note(self, event: Event, newest: str | None) -> str | None:
+        """The time a viewer first saw a vote as the newest (later states repeat it)."""
+        if event.name != "state" or not event.data["logs"] or event.data["logs"][0]["id"] == newest:
+            return newest
+        vote_id: str = event.data["logs"][0]["id"]
+        self.arrivals.setdefault(vote_id, []).append(time.monotonic())
+        return vote_id
 
 
 async def measure(results: Service, tally: Tally, wanted: int, seconds: int, offset: int) -> dict[str, Any]:
