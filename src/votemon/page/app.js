@@ -263,8 +263,8 @@ function openStream() {
     received(null);
     fresh.errors = [`/api/stream: ${error.message} (${error.error})`];
   }));
-  source.addEventListener("error", () => {
-    if (source.readyState === EventSource.CLOSED) {
+  source.addEventListener("error", (event) => {
+    if (event.target.readyState === EventSource.CLOSED) {
       // refused (an HTTP error, not text/event-stream): poll, and try the stream again later
       source = null;
       startPolling();
