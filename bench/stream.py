@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import time
 from typing import Any
@@ -23,6 +24,7 @@ import psutil
 import redis
 
 from bench.stats import percentile
+from votemon.dev.eventually import eventually
 from votemon.dev.processes import Service, free_port, isolated_settings
 from votemon.dev.redis_databases import RedisDatabase, redis_url
 from votemon.dev.seed import count_votes
@@ -38,62 +40,80 @@ def total_commands(server: redis.Redis) -> int:
     return sum(int(stat["calls"]) for stat in stats.values())
 
 
-class Viewers:
-    """The bench's clients: when each newest vote id reached each of them, and how many are connected."""
+WORKER_VIEWERS = 250  # viewers per client process: one Python process alone lags behind 1,000 streams
 
-    def __init__(self, wanted: int) -> None:
-        self.arrivals: dict[str, list[float]] = {}
-        self.connected = 0
-        self.wanted = wanted
-        self.all_connected = asyncio.Event()
 
-    async def follow(self, client: httpx.AsyncClient, base: str) -> None:
-        async with stream(client, base) as events:
-            self.connected += 1
-            if self.connected == self.wanted:
-                self.all_connected.set()
-            newest = None
-            async for event in events:
-                newest = self.note(event, newest)
+def first_seen(event: Event, newest: str | None, arrivals: dict[str, list[float]]) -> str | None:
+    """Note when a viewer first saw a vote as the newest (later states repeat it)."""
+    if event.name != "state" or not event.data["logs"] or event.data["logs"][0]["id"] == newest:
+        return newest
+    vote_id: str = event.data["logs"][0]["id"]
+    arrivals.setdefault(vote_id, []).append(time.time())
+    return vote_id
 
-    def note(self, event: Event, newest: str | None) -> str | None:
-        """The time a viewer first saw a vote as the newest (later states repeat it)."""
-        if event.name != "state" or not event.data["logs"] or event.data["logs"][0]["id"] == newest:
-            return newest
-        vote_id: str = event.data["logs"][0]["id"]
-        self.arrivals.setdefault(vote_id, []).append(time.monotonic())
-        return vote_id
+
+async def follow(client: httpx.AsyncClient, base: str, arrivals: dict[str, list[float]]) -> None:
+    async with stream(client, base) as events:
+        newest = None
+        async for event in events:
+            newest = first_seen(event, newest, arrivals)
+
+
+async def watch(base: str, viewers: int, seconds: float) -> dict[str, list[float]]:
+    arrivals: dict[str, list[float]] = {}
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(60, read=None), limits=limits) as client:
+        tasks = [asyncio.create_task(follow(client, base, arrivals)) for _ in range(viewers)]
+        await asyncio.sleep(seconds)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return arrivals
+
+
+def viewer_process(base: str, viewers: int, seconds: float) -> dict[str, list[float]]:
+    """A client process of its own: `viewers` streams for `seconds`; when each vote reached each."""
+    return asyncio.run(watch(base, viewers, seconds))
+
+
+def connected(results: Service) -> float:
+    metrics = httpx.get(f"{results.base_url}/metrics", timeout=10).text
+    return next(
+        float(line.split()[1]) for line in metrics.splitlines() if line.startswith("results_stream_clients ")
+    )
 
 
 async def measure(results: Service, tally: Tally, wanted: int, seconds: int, offset: int) -> dict[str, Any]:
     server = redis.Redis.from_url(results.settings.redis_url)
     process = psutil.Process(results.process.pid if results.process else 0)
-    viewers = Viewers(wanted)
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(60, read=None), limits=limits) as client:
-        tasks = [asyncio.create_task(viewers.follow(client, results.base_url)) for _ in range(wanted)]
-        async with asyncio.timeout(120):
-            await viewers.all_connected.wait()
-        await asyncio.sleep(2)
+    loop = asyncio.get_running_loop()
+    workers = -(-wanted // WORKER_VIEWERS)
+    connect_s = 60.0
+    with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+        shares = [wanted // workers + (1 if i < wanted % workers else 0) for i in range(workers)]
+        futures = [
+            loop.run_in_executor(pool, viewer_process, results.base_url, share, connect_s + seconds + 4)
+            for share in shares
+        ]
+        message = f"{wanted} viewers did not connect"
+        await asyncio.to_thread(eventually, lambda: connected(results) >= wanted, message, within=connect_s)
         commands, cpu, started = total_commands(server), process.cpu_times(), time.monotonic()
         counted: dict[str, float] = {}
         for i in range(seconds):
             vote = offset + i
             await count_votes(tally, vote, vote + 1, utc_now(), vote + 1, "bench-stream")
-            counted[f"bench-stream-{vote:010d}"] = time.monotonic()
+            counted[f"bench-stream-{vote:010d}"] = time.time()
             await asyncio.sleep(1)
-        await asyncio.sleep(2)
         elapsed = time.monotonic() - started
         used = process.cpu_times()
         commands_per_s = (total_commands(server) - commands) / elapsed
         rss = process.memory_info().rss
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        arrivals: dict[str, list[float]] = {}
+        for found in await asyncio.gather(*futures):
+            for vote_id, times in found.items():
+                arrivals.setdefault(vote_id, []).extend(times)
     server.close()
-    delays = [
-        at - counted[vote] for vote, times in viewers.arrivals.items() if vote in counted for at in times
-    ]
+    delays = [at - counted[vote] for vote, times in arrivals.items() if vote in counted for at in times]
     return {
         "clients": wanted,
         "redis_commands_per_s": round(commands_per_s, 1),
