@@ -77,11 +77,14 @@ def viewer_process(base: str, viewers: int, seconds: float) -> dict[str, list[fl
     return asyncio.run(watch(base, viewers, seconds))
 
 
-def connected(results: Service) -> float:
+def metric(results: Service, name: str) -> float:
+    """One unlabelled sample of the results process' /metrics."""
     metrics = httpx.get(f"{results.base_url}/metrics", timeout=10).text
-    return next(
-        float(line.split()[1]) for line in metrics.splitlines() if line.startswith("results_stream_clients ")
-    )
+    return next(float(line.split()[1]) for line in metrics.splitlines() if line.startswith(f"{name} "))
+
+
+def all_connected(results: Service, wanted: int) -> bool:
+    return metric(results, "results_stream_clients") >= wanted
 
 
 async def measure(results: Service, tally: Tally, wanted: int, seconds: int, offset: int) -> dict[str, Any]:
@@ -97,8 +100,9 @@ async def measure(results: Service, tally: Tally, wanted: int, seconds: int, off
             for share in shares
         ]
         message = f"{wanted} viewers did not connect"
-        await asyncio.to_thread(eventually, lambda: connected(results) >= wanted, message, within=connect_s)
+        await asyncio.to_thread(eventually, lambda: all_connected(results, wanted), message, within=connect_s)
         commands, cpu, started = total_commands(server), process.cpu_times(), time.monotonic()
+        drops = metric(results, "results_stream_drops_total")
         counted: dict[str, float] = {}
         for i in range(seconds):
             vote = offset + i
@@ -109,6 +113,7 @@ async def measure(results: Service, tally: Tally, wanted: int, seconds: int, off
         used = process.cpu_times()
         commands_per_s = (total_commands(server) - commands) / elapsed
         rss = process.memory_info().rss
+        drops = metric(results, "results_stream_drops_total") - drops
         arrivals: dict[str, list[float]] = {}
         for found in await asyncio.gather(*futures):
             for vote_id, times in found.items():
@@ -123,6 +128,7 @@ async def measure(results: Service, tally: Tally, wanted: int, seconds: int, off
         "delay_p50_s": round(percentile(delays, 50), 3) if delays else None,
         "delay_p99_s": round(percentile(delays, 99), 3) if delays else None,
         "deliveries": f"{len(delays)}/{wanted * seconds}",
+        "dropped": int(drops),
     }
 
 
@@ -150,8 +156,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20, help="votes counted per size, about one a second")
     args = parser.parse_args()
     rows = asyncio.run(run(args.seconds))
-    print("| clients | Redis cmd/s | CPU % | RSS MiB | delay p50 s | delay p99 s | deliveries |")
-    print("|---|---|---|---|---|---|---|")
+    print("| clients | Redis cmd/s | CPU % | RSS MiB | delay p50 s | delay p99 s | deliveries | dropped |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(str(value) for value in row.values()) + " |")
     one, most = rows[0]["redis_commands_per_s"], rows[-1]["redis_commands_per_s"]
