@@ -44,20 +44,22 @@ def total_commands(server: redis.Redis) -> int:
 WORKER_VIEWERS = 250  # viewers per client process: one Python process alone lags behind 1,000 streams
 
 
-def first_seen(event: Event, newest: str | None, arrivals: dict[str, list[float]]) -> str | None:
-    """Note when a viewer first saw a vote as the newest (later states repeat it)."""
-    if event.name != "state" or not event.data["logs"] or event.data["logs"][0]["id"] == newest:
-        return newest
-    vote_id: str = event.data["logs"][0]["id"]
-    arrivals.setdefault(vote_id, []).append(time.time())
-    return vote_id
+def first_seen(event: Event, seen: set[str], arrivals: dict[str, list[float]]) -> None:
+    """Note when a viewer first saw each vote in the newest list (later states repeat it; two votes
+    counted within one tick come in the same state)."""
+    if event.name != "state":
+        return
+    for log in event.data["logs"]:
+        if log["id"] not in seen:
+            seen.add(log["id"])
+            arrivals.setdefault(log["id"], []).append(time.time())
 
 
 async def follow(client: httpx.AsyncClient, base: str, arrivals: dict[str, list[float]]) -> None:
     async with stream(client, base) as events:
-        newest = None
+        seen: set[str] = set()
         async for event in events:
-            newest = first_seen(event, newest, arrivals)
+            first_seen(event, seen, arrivals)
 
 
 async def watch(base: str, viewers: int, seconds: float) -> dict[str, list[float]]:
