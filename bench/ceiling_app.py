@@ -21,7 +21,7 @@ def create_app() -> Quart:
     async def ready() -> bool:
         return True
 
-    add_probes(app, ready)
+    add_probes(app, ready, Settings().votemon_version)
 
     @app.post("/grpc")
     async def submit() -> Response:

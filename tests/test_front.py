@@ -100,7 +100,8 @@ def test_a_valid_vote_answers_202_with_its_id(pipeline: Pipeline) -> None:
 
 
 def test_probes_and_metrics(pipeline: Pipeline) -> None:
-    assert pipeline.http.get(f"{pipeline.front}/healthz").status_code == 200
+    health = pipeline.http.get(f"{pipeline.front}/healthz")
+    assert health.json() == {"status": "ok", "version": pipeline.settings.votemon_version}
     assert pipeline.http.get(f"{pipeline.front}/readyz").json() == {"status": "ready"}
     metrics = pipeline.http.get(f"{pipeline.front}/metrics").text
     assert "votes_http_requests_total" in metrics

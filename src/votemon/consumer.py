@@ -292,7 +292,12 @@ async def run(settings: Settings, checkpoint_type: type[Checkpoint] = Checkpoint
         return bool(consumer.assignment()) and not stopping.is_set()
 
     ops = asyncio.create_task(
-        serve_app(ops_app("consumer", ready), settings.consumer_metrics_bind, stopping, settings)
+        serve_app(
+            ops_app("consumer", ready, settings.votemon_version),
+            settings.consumer_metrics_bind,
+            stopping,
+            settings,
+        )
     )
     await checkpoint.retrying("mongo", vote_log.ensure_indexes)
     await checkpoint.retrying("redis", tally.backfill_rankings)

@@ -220,7 +220,7 @@ def create_app(settings: Settings, channel: grpc.aio.Channel, catalogue: Catalog
             return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
-    add_probes(app, grpc_ready)
+    add_probes(app, grpc_ready, settings.votemon_version)
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:

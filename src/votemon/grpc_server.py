@@ -127,7 +127,12 @@ async def run(settings: Settings) -> None:
 
     log.info("serving", bind=settings.grpc_bind, topic=settings.votes_topic)
     ops = asyncio.create_task(
-        serve_app(ops_app("grpc-server", ready), settings.grpc_metrics_bind, stopping, settings)
+        serve_app(
+            ops_app("grpc-server", ready, settings.votemon_version),
+            settings.grpc_metrics_bind,
+            stopping,
+            settings,
+        )
     )
     await stopping.wait()
     log.info("stopping: finishing in-flight calls")

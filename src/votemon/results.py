@@ -104,7 +104,7 @@ def broadcaster_for(tally: Tally, settings: Settings) -> Broadcaster:
     )
 
 
-def create_app(tally: Tally, broadcaster: Broadcaster) -> Quart:
+def create_app(tally: Tally, broadcaster: Broadcaster, version: str) -> Quart:
     app = Quart("votemon.results")
 
     async def ready() -> bool:
@@ -114,7 +114,7 @@ def create_app(tally: Tally, broadcaster: Broadcaster) -> Quart:
         except RedisError:
             return False
 
-    add_probes(app, ready)
+    add_probes(app, ready, version)
     add_page(app)
 
     @app.errorhandler(RedisError)
@@ -184,7 +184,7 @@ async def run(settings: Settings) -> None:
     redis = redis_client(settings)
     tally = Tally(redis, settings)
     broadcaster = broadcaster_for(tally, settings)
-    app = create_app(tally, broadcaster)
+    app = create_app(tally, broadcaster, settings.votemon_version)
 
     async def end_streams() -> None:
         """Streams never end by themselves within Hypercorn's grace: end them on the stop signal."""

@@ -75,12 +75,13 @@ def metrics_response() -> Response:
     return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)
 
 
-def add_probes(app: Quart, ready: ReadinessCheck) -> None:
-    """/healthz (the process answers), /readyz (its dependencies answer) and /metrics."""
+def add_probes(app: Quart, ready: ReadinessCheck, version: str) -> None:
+    """/healthz (the process answers, and which build it is), /readyz (its dependencies answer)
+    and /metrics."""
 
     @app.get("/healthz")
     async def healthz() -> tuple[dict[str, str], int]:
-        return {"status": "ok"}, 200
+        return {"status": "ok", "version": version}, 200
 
     @app.get("/readyz")
     async def readyz() -> tuple[dict[str, str], int]:
@@ -96,8 +97,8 @@ def add_probes(app: Quart, ready: ReadinessCheck) -> None:
         return metrics_response()
 
 
-def ops_app(name: str, ready: ReadinessCheck) -> Quart:
+def ops_app(name: str, ready: ReadinessCheck, version: str) -> Quart:
     """The probe-and-metrics app of a service that has no HTTP API of its own."""
     app = Quart(name)
-    add_probes(app, ready)
+    add_probes(app, ready, version)
     return app

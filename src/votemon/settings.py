@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     stream_tick_seconds: Seconds = 1.0
     stream_max_seconds: Seconds = 240.0
     log_level: str = "info"
+    # Which build this is, as /healthz reports it: the image bakes it in (the Dockerfile's build
+    # argument VOTEMON_VERSION, "sha-<commit>" from CI and cluster/image.sh), so a rollout can be
+    # seen reaching each pod.
+    votemon_version: str = Field(default="dev", min_length=1, max_length=80)
 
 
 @dataclass(frozen=True)
