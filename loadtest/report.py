@@ -54,6 +54,8 @@ def summary_rows(record: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     counted_verdict = "PASS" if record["verdicts"]["counted_equals_accepted"] else "FAIL"
     logged = f.get("logged")
     rows = [
+        # what was measured (older records name no image); `sha` is the load code's commit
+        ("deployed image", str(record.get("image", "unknown")), f"load code {record['sha'][:12]}", ""),
         (
             "requests/s",
             number(f["requests_per_second"]),
@@ -156,7 +158,7 @@ def markdown(record: dict[str, Any]) -> str:
     return "\n\n".join(
         [
             f"### {html.escape(headline(record))}",
-            f"`{record['sha'][:12]}` at {record['time']}",
+            f"load code `{record['sha'][:12]}` at {record['time']}",
             markdown_table(summary_rows(record)),
             "<details><summary>accepted and counted per band and album</summary>\n\n"
             + markdown_table(count_rows(record), ("band / album", "accepted", "counted"))
@@ -240,7 +242,7 @@ def html_page(record: dict[str, Any], same_settings: Sequence[dict[str, Any]], l
 <style>{STYLE}</style></head><body>
 <h1>Load test {html.escape(verdict(record))}</h1>
 <p>{html.escape(headline(record))}</p>
-<p>git <code>{html.escape(record["sha"])}</code> at {html.escape(record["time"])}; target
+<p>load code <code>{html.escape(record["sha"])}</code> at {html.escape(record["time"])}; target
 <code>{html.escape(str(record["settings"].get("target", "")))}</code></p>
 {html_table(summary_rows(record), HEADER)}
 <h2>Accepted and counted, per band and album</h2>

@@ -5,7 +5,8 @@ end-to-end check (loadtest.counts): the results API read before and after, a bou
 load is counted, counted = accepted per band, per album and in total; freshness p50/p99 from the
 consumers' histogram. Then the report (terminal, $GITHUB_STEP_SUMMARY, HTML with a trend chart) and
 one record appended to the history, compared with the median of the previous runs at the same
-settings (loadtest.history).
+settings (loadtest.history). The record names the deployed image (the front's /healthz `version`, or
+--image); with --grafana-url the run's window becomes a Grafana annotation (loadtest.grafana).
 
 Exit code: 1 when a budget (failure ratio, p95) is missed or counted differs from accepted; a
 regression only warns, unless --fail-on-regression (see docs/loadtest.md for why); 2 when the
@@ -29,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from loadtest import history, report
+from loadtest import grafana, history, report
 from loadtest.counts import (
     Counts,
     Pipeline,
@@ -89,7 +90,17 @@ def parser() -> argparse.ArgumentParser:
     runs.add_argument("--window", type=int, default=history.WINDOW, help="previous runs in the baseline")
     runs.add_argument("--threshold", type=float, default=history.THRESHOLD, help="regression threshold")
     runs.add_argument("--fail-on-regression", action="store_true", help="exit 1 on a regression")
-    runs.add_argument("--sha", default="", help="the deployed commit (default: $GITHUB_SHA or HEAD)")
+    runs.add_argument("--sha", default="", help="the load code's commit (default: $GITHUB_SHA or HEAD)")
+    runs.add_argument(
+        "--image",
+        default="",
+        help="the deployed image, when the front's /healthz reports no version (else: unknown)",
+    )
+    runs.add_argument(
+        "--grafana-url",
+        default="",
+        help=f"mark the run's window with a Grafana annotation there (token: ${grafana.TOKEN_ENV})",
+    )
     p.set_defaults(metrics_default=f"http://{settings.consumer_metrics_bind}/metrics")
     return p
 
@@ -159,9 +170,11 @@ def build_record(
     logged: int | None,
     fresh: dict[str, float | None],
     earlier: Sequence[dict[str, Any]],
+    image: str,
 ) -> dict[str, Any]:
-    """One run as the history keeps it: when, which commit, its settings, budgets, figures, the
-    counts, the verdicts and the comparison with the earlier runs at the same settings."""
+    """One run as the history keeps it: when, which load code (`sha`) against which deployed image,
+    its settings, budgets, figures, the counts, the verdicts and the comparison with the earlier runs
+    at the same settings."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     sent, failed = locust["sent"], locust["failed"]
     figures = {
@@ -188,6 +201,7 @@ def build_record(
         "id": f"{now}-{uuid.uuid4().hex[:8]}",
         "time": now,
         "sha": options.sha or git_sha(),
+        "image": image,
         "settings": settings,
         "budgets": {"max_failure_ratio": options.max_failure_ratio, "max_p95_ms": options.max_p95_ms},
         "figures": figures,
@@ -252,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = options.out / "runs" / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
     out.mkdir(parents=True, exist_ok=True)
     pipeline = Pipeline(options.results, metrics)
+    image = grafana.deployed_image(options.host, options.image)
+    started = time.time()
     try:
         before, scrape_before = read_pipeline(pipeline, bands)
         code, locust = run_locust(options, out)
@@ -266,6 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lambda: delta(read_pipeline(pipeline, bands)[0], before), expected, options.drain_timeout
         )
         scrape_after = pipeline.scrape() if scrape_before is not None else None
+        ended = time.time()
     except PipelineUnreadableError as error:
         print(f"loadtest: {error}", file=sys.stderr)
         return 2
@@ -291,11 +308,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         logged=logged,
         fresh=fresh,
         earlier=earlier,
+        image=image,
     )
     same = [*history.same_settings(earlier, record["settings"]), record]
     publish(record, same, out)
     if history_path and history.append(history_path, record):
         print(f">> history: {history_path} ({len(same)} run(s) at these settings)")
+    if options.grafana_url:
+        window = grafana.annotation(record, start_ms=int(started * 1000), end_ms=int(ended * 1000))
+        if warning := grafana.annotate(options.grafana_url, window):
+            print(f"loadtest: warning: {warning}", file=sys.stderr)
+            if os.environ.get("GITHUB_ACTIONS"):
+                print(f"::warning title=load test annotation::{warning}")
+        else:
+            print(f">> Grafana: the run's window is annotated at {options.grafana_url}")
     failed = record["verdicts"]["budget"] == "fail" or not record["verdicts"]["counted_equals_accepted"]
     regressed = bool(record["regressions"]) and options.fail_on_regression
     return 1 if failed or regressed else 0

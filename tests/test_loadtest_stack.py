@@ -6,6 +6,7 @@ first in the history. Counts are deltas of the demo's bands: whatever else the s
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ def test_make_loadtest_counts_every_accepted_vote_and_compares_with_the_last_run
     assert set(record["counts"]["accepted"]) >= {"total", "Bohemia Suburbana", "Alux Nahual"}
     assert figures["freshness_p50_s"] is not None and figures["freshness_p99_s"] is not None
     assert "counted (results API)" in first.stdout and "PASS" in first.stdout
+    # the front's /healthz version when it reports one (sha-<commit>), else "unknown": never empty
+    assert record["image"] and re.search(rf"deployed image +{re.escape(record['image'])}", first.stdout)
     run_dir = next((first_out / "runs").iterdir())
     assert (run_dir / "locust.html").stat().st_size > 0
     assert "<svg" in (run_dir / "report.html").read_text()

@@ -229,7 +229,7 @@ def test_a_run_record_from_recorded_locust_totals(recorded: list[dict[str, Any]]
     counted.update({TOTAL: 1, "Alux Nahual": 1, "Alux Nahual / El Viaje": 1})
     record = run.build_record(
         options=options, locust=locust, expected=expected, counted=counted, drained=True, logged=10,
-        fresh={"freshness_p50_s": 0.01, "freshness_p99_s": None}, earlier=recorded,
+        fresh={"freshness_p50_s": 0.01, "freshness_p99_s": None}, earlier=recorded, image="sha-abc",
     )  # fmt: skip
     assert record["settings"] == recorded[-1]["settings"]
     assert "p95_ms" in record["regressed"] and "requests_per_second" in record["regressed"]
@@ -238,3 +238,7 @@ def test_a_run_record_from_recorded_locust_totals(recorded: list[dict[str, Any]]
     assert record["verdicts"]["mismatches"][0] == "total: accepted 10, counted 11"
     assert json.loads(json.dumps(record)) == record  # JSON as it is, no NaN
     assert "FAIL" in report.terminal(record)
+    assert record["image"] == "sha-abc" and record["sha"] == "abc"
+    page = report.html_page(record, [record], "locust.html")
+    for shown in (report.terminal(record), report.markdown(record), page):
+        assert "deployed image" in shown and "sha-abc" in shown
