@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.asyncio import Redis
 from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_delay, wait_fixed
 
-from bench.stats import parse_histogram
 from votemon.dev.processes import ROOT, Service, environment, free_port, isolated_settings, start_services
+from votemon.dev.prometheus_text import parse_histogram
 from votemon.dev.redis_databases import RedisDatabase, redis_url
 from votemon.settings import Settings
 from votemon.store import tally

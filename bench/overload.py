@@ -21,7 +21,7 @@ import uvloop
 
 from bench.harness import WORK, Probe, Service, bench_settings, pipeline
 from bench.load import BATCH_SIZE, Bodies, vegeta, wrk
-from bench.stats import metric
+from votemon.dev.prometheus_text import metric
 from votemon.kafka import create_topics
 from votemon.settings import Settings
 

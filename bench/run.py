@@ -44,16 +44,8 @@ from bench.harness import (
 )
 from bench.load import BATCH_SIZE, Bodies, tool, vegeta, wrk
 from bench.overload import overload
-from bench.stats import (
-    Row,
-    bucket_delta,
-    cpu_per_unit,
-    histogram_quantile,
-    markdown_table,
-    median,
-    ratio,
-    text_table,
-)
+from bench.stats import Row, cpu_per_unit, markdown_table, median, ratio, text_table
+from votemon.dev.prometheus_text import bucket_delta, histogram_quantile
 from votemon.kafka import create_topics
 from votemon.settings import Settings
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from bench.stats import bucket_delta, histogram_quantile, metric, parse_histogram
 from votemon.dev.eventually import eventually
+from votemon.dev.prometheus_text import bucket_delta, histogram_quantile, metric, parse_histogram
 
 TOTAL = "total"  # the key of the load's bands together
 FRESHNESS = "votes_freshness_seconds"

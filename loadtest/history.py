@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from bench.stats import median
 
 WINDOW = 5  # previous runs at the same settings whose median is the baseline
 THRESHOLD = 0.25  # worse than the baseline by more than this fraction: a regression
@@ -101,7 +100,7 @@ def compare(
             Comparison(
                 measure,
                 math.nan if value is None else float(value),
-                median(values),
+                statistics.median(values) if values else math.nan,
                 len(values),
                 threshold,
             )

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import pytest
 
 from bench.stats import (
     Row,
-    bucket_delta,
     cpu_per_unit,
-    histogram_quantile,
     markdown_table,
     median,
-    metric,
-    parse_histogram,
     percentile,
     ratio,
     text_table,
@@ -86,47 +84,6 @@ def test_cpu_per_unit_in_microseconds() -> None:
     assert all(math.isnan(v) for v in cpu_per_unit(before, after, 0).values())
 
 
-def test_metric_reads_an_unlabelled_sample() -> None:
-    text = "# HELP votes_shed_total x\nvotes_shed_total 1200.0\nvotes_shed_total_created 1.7e9\n"
-    assert metric(text, "votes_shed_total") == 1200.0
-    assert metric(text, "absent_total") == 0.0
-
-
-def test_histogram_quantile_interpolates_like_prometheus() -> None:
-    buckets = {0.1: 50.0, 0.25: 90.0, 0.5: 100.0, math.inf: 100.0}
-    assert histogram_quantile(0.5, buckets) == pytest.approx(0.1)
-    assert histogram_quantile(0.7, buckets) == pytest.approx(0.175)
-    assert histogram_quantile(0.99, buckets) == pytest.approx(0.475)
-    assert histogram_quantile(0.25, buckets) == pytest.approx(0.05)
-
-
-def test_histogram_quantile_in_the_inf_bucket_and_empty() -> None:
-    assert histogram_quantile(0.99, {1.0: 10.0, math.inf: 100.0}) == 1.0
-    assert math.isnan(histogram_quantile(0.99, {1.0: 0.0, math.inf: 0.0}))
-    assert math.isnan(histogram_quantile(0.99, {}))
-
-
-def test_parse_histogram_and_delta() -> None:
-    text = "\n".join(
-        [
-            "# HELP votes_freshness_seconds From a vote's acceptance to its count in Redis",
-            'votes_freshness_seconds_bucket{le="0.1"} 3.0',
-            'votes_freshness_seconds_bucket{le="+Inf"} 4.0',
-            "votes_freshness_seconds_count 4.0",
-            'other_bucket{le="0.1"} 99.0',
-        ]
-    )
-    before = parse_histogram(text, "votes_freshness_seconds")
-    assert before == {0.1: 3.0, math.inf: 4.0}
-    after = {0.1: 10.0, math.inf: 12.0}
-    assert bucket_delta(after, before) == {0.1: 7.0, math.inf: 8.0}
-
-
-def test_parse_histogram_sums_label_sets() -> None:
-    text = 'h_bucket{step="a",le="1.0"} 2.0\nh_bucket{le="1.0",step="b"} 3.0\n'
-    assert parse_histogram(text, "h") == {1.0: 5.0}
-
-
 def test_rows_verdicts() -> None:
     assert Row("r", 0.7, "", 0.6).verdict == "PASS"
     assert Row("r", 0.5, "", 0.6).verdict == "MISS"
@@ -158,3 +115,18 @@ def test_median_and_ratio_ignore_nan() -> None:
     assert ratio(1.0, 4.0) == 0.25
     assert math.isnan(ratio(1.0, 0.0))
     assert math.isnan(ratio(math.nan, 1.0))
+
+
+def test_only_the_bench_and_its_unit_tests_import_bench() -> None:
+    """The tests, the load test and the service share tooling through votemon.dev, never through the
+    bench (whose Redis databases and settings are its own)."""
+    root = Path(__file__).parent.parent
+    importers = []
+    for path in [*root.glob("tests/**/*.py"), *root.glob("loadtest/**/*.py"), *root.glob("src/**/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            if any(name == "bench" or name.startswith("bench.") for name in names):
+                importers.append(str(path.relative_to(root)))
+    assert sorted(set(importers)) == ["tests/test_bench_unit.py"]

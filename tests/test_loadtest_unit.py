@@ -10,12 +10,12 @@ import collections
 import copy
 import itertools
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.stats import median
 from loadtest import history, report, run
 from loadtest.counts import (
     TOTAL,
@@ -57,13 +57,13 @@ def test_a_clean_history_is_not_flagged(recorded: list[dict[str, Any]]) -> None:
 
 
 def test_a_planted_regression_is_flagged(recorded: list[dict[str, Any]]) -> None:
-    baseline = median(history.figure(r, "p95_ms") for r in recorded[-history.WINDOW :])
+    baseline = statistics.median(history.figure(r, "p95_ms") for r in recorded[-history.WINDOW :])
     slow = planted(recorded, p95_ms=baseline * 2 + 10)
     assert regressed(recorded, slow) == ["p95_ms"]
     lines = history.regressions(history.compare(slow["figures"], slow["settings"], recorded))
     assert len(lines) == 1
     assert lines[0].startswith("latency p95") and "median" in lines[0] and "+" in lines[0]
-    fewer = median(history.figure(r, "requests_per_second") for r in recorded[-history.WINDOW :])
+    fewer = statistics.median(history.figure(r, "requests_per_second") for r in recorded[-history.WINDOW :])
     assert regressed(recorded, planted(recorded, requests_per_second=fewer * 0.5)) == ["requests_per_second"]
     stale = planted(recorded, freshness_p99_s=5.0)
     assert regressed(recorded, stale) == ["freshness_p99_s"]
