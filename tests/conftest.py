@@ -8,8 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from playwright.sync_api import Browser
 
 from tests.support import LargeStore, count, store_settings, test_settings
+from votemon.dev.browser import chromium
 from votemon.dev.pipeline import Pipeline, StackNotRunningError, running_pipeline
 from votemon.dev.redis_databases import RedisDatabase
 
@@ -47,6 +49,17 @@ def session_services_outlive_the_test(request: pytest.FixtureRequest) -> Iterato
         "services of the shared pipeline ended during this test (restarted since):\n"
         + "\n".join(f"--- {name}, {how}" for name, how in ended.items())
     )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium (votemon.dev.browser) for the page's test and the Argo CD UI's: a missing
+    Chromium fails the test, it never skips."""
+    try:
+        with chromium() as started:
+            yield started
+    except FileNotFoundError as missing:
+        pytest.fail(str(missing))
 
 
 @pytest.fixture(scope="session")

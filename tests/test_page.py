@@ -13,14 +13,13 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from playwright.sync_api import Browser
 
 from tests.support import LargeStore, count
-from votemon.dev.browser import cast_known_votes, chromium, viewer
+from votemon.dev.browser import cast_known_votes, viewer
 from votemon.dev.eventually import eventually
 from votemon.dev.pipeline import Pipeline
 from votemon.dev.processes import Service, free_port
@@ -33,15 +32,6 @@ APPEARS_WITHIN_S = 30.0
 AS_OF = re.compile(r"as of \d\d:\d\d:\d\d UTC \(\d+ s ago\)")  # the newest vote, aged on Redis' clock
 SHOWS_LOG = """(ids) => JSON.stringify([...document.querySelectorAll('#log li')].map((li) => li.dataset.id))
   === JSON.stringify(ids)"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    try:
-        with chromium() as started:
-            yield started
-    except FileNotFoundError as missing:
-        pytest.fail(str(missing))
 
 
 def test_page_shows_new_votes(pipeline: Pipeline, browser: Browser) -> None:

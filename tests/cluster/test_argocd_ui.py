@@ -13,7 +13,6 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.cluster.cluster_support import CHILDREN, ROOT, Cluster, GitCheckout, cluster_setting, eventually
-from votemon.dev.browser import chromium
 
 pytestmark = pytest.mark.cluster
 
@@ -32,15 +31,6 @@ def admin_password(cluster: Cluster) -> str:
         "-n", "argocd", "get", "secret", "argocd-initial-admin-secret", "-o", "jsonpath={.data.password}"
     )
     return base64.b64decode(encoded).decode()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    try:
-        with chromium() as started:
-            yield started
-    except FileNotFoundError as missing:
-        pytest.fail(str(missing))
 
 
 @pytest.fixture
