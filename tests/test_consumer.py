@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import orjson
 
 from votemon.dev.pipeline import Pipeline, unique_band, vote
+from votemon.dev.topic_ends import TopicEnds
+from votemon.kafka import create_topics
 from votemon.votes import AcceptedVote, VoteIn, utc_now
 
 
@@ -45,3 +50,27 @@ def test_each_partition_next_offset_is_stored_with_the_counts(pipeline: Pipeline
     ours = {k: int(v) for k, v in stored.items() if str(k).startswith(pipeline.settings.votes_topic + ":")}
     ends = pipeline.kafka.end_offsets(pipeline.settings.votes_topic)
     assert ours == {f"{pipeline.settings.votes_topic}:{p}": end for p, end in ends.items() if end > 0}
+
+
+def test_topic_ends_see_a_topic_made_after_start_and_none_for_an_absent_one(pipeline: Pipeline) -> None:
+    """The one end-offset reader (votemon.dev.topic_ends): the probe's clients, started with the
+    pipeline, see a topic created later; a TopicEnds started on a loop of its own reads the same."""
+    run = uuid.uuid4().hex[:8]
+    later = pipeline.settings.model_copy(
+        update={"votes_topic": f"topic-ends-{run}", "dead_letter_topic": f"topic-ends-dead-{run}"}
+    )
+    assert pipeline.kafka.end_offsets(later.votes_topic) == {}, "absent: nothing was produced to it"
+    asyncio.run(create_topics(later))
+    pipeline.kafka.produce(later.votes_topic, [(f"key-{i}".encode(), b"{}") for i in range(7)])
+    ends = pipeline.kafka.end_offsets(later.votes_topic)
+    assert sorted(ends) == list(range(later.topic_partitions)) and sum(ends.values()) == 7
+
+    async def on_a_new_loop() -> dict[int, int]:
+        reader = TopicEnds(later.kafka_bootstrap_servers)
+        await reader.start()
+        try:
+            return await reader.read(later.votes_topic)
+        finally:
+            await reader.stop()
+
+    assert asyncio.run(on_a_new_loop()) == ends
