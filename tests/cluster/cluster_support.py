@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from votemon.dev.eventually import eventually as dev_eventually
 from votemon.gitops import tree
 from votemon.gitops.kustomize import kustomize
 
@@ -50,17 +50,19 @@ def cluster_setting(name: str) -> str:
     ).stdout
 
 
-def eventually(check: Callable[[], T], timeout: float = 90, every: float = 0.5) -> T:
-    """Run `check` until it stops raising AssertionError (or a failed command), then return its value."""
-    for attempt in Retrying(
-        stop=stop_after_delay(timeout),
-        wait=wait_fixed(every),
-        retry=retry_if_exception_type((AssertionError, subprocess.CalledProcessError)),
-        reraise=True,
-    ):
-        with attempt:
-            return check()
-    raise AssertionError("unreachable")  # pragma: no cover - Retrying either returns or raises
+def eventually(check: Callable[[], T], *, timeout: float = 90, every: float = 0.5) -> T:
+    """votemon.dev.eventually for the cluster tests' checks, which assert (and may return None): run
+    `check` until it stops raising AssertionError or a failed command, then return its value; fails
+    with the last assertion's message."""
+    passed: list[T] = []
+
+    def passes() -> bool:
+        passed.append(check())
+        return True
+
+    ignoring = (AssertionError, subprocess.CalledProcessError)
+    dev_eventually(passes, f"{check.__name__} held", within=timeout, interval=every, ignoring=ignoring)
+    return passed[-1]
 
 
 class CommandFailed(subprocess.CalledProcessError):
@@ -144,7 +146,7 @@ class Cluster:
             assert available(deployment), deployment.get("status")
             return deployment
 
-        return eventually(check, timeout)
+        return eventually(check, timeout=timeout)
 
     def served_revision(self) -> str:
         return self.run("git", "ls-remote", self.env["VOTEMON_REPO_URL"], "refs/heads/main").split()[0]

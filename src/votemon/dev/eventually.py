@@ -19,7 +19,8 @@ def eventually(
     ignoring: tuple[type[Exception], ...] = (),
 ) -> T:
     """Poll `condition` until it returns something true, and return that. An exception of a type in
-    `ignoring` counts as "not yet"; any other ends the wait. Fails saying `what` within `within` s."""
+    `ignoring` counts as "not yet"; any other ends the wait. Fails saying `what` within `within` s,
+    with the last ignored error's message (and that error as the cause)."""
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_delay(within),
         wait=tenacity.wait_fixed(interval),
@@ -28,6 +29,7 @@ def eventually(
     try:
         found = retrying(condition)
     except tenacity.RetryError as error:
-        raise AssertionError(f"{what} within {within} s") from error.last_attempt.exception()
+        last = error.last_attempt.exception()
+        raise AssertionError(f"{what} within {within} s" + (f": {last}" if last else "")) from last
     assert found, "tenacity returned only once the condition held"
     return found
