@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # The operators the local cluster cannot run (Strimzi, External Secrets, KEDA, ingress and Gateway
 # controllers), sourced by cluster/up.sh: their CRDs from schemas/crds, as their charts would install
-# them, and a kwok of its own that writes their resources' status (cluster/operator-stages.yaml),
+# them (and GKE's own policy kinds from schemas/stand-in-crds: every directory of `scripts/gitops
+# crd-dirs`, the list the offline validator reads), and a kwok of its own that writes their resources' status (cluster/operator-stages.yaml),
 # so Argo CD's health checks judge them as on GKE. kwok maps each Stage's kind when it starts, so
 # this one starts after the CRDs are served. Expects up.sh's environment (env.sh, stack/lib.sh).
 
@@ -21,8 +22,11 @@ openapi_serves_the_stages_kinds() {
 }
 
 up_operators() {
-  say "installing the operators' CRDs from schemas/crds (their charts would, on a real cluster)"
-  kubectl apply --server-side --force-conflicts -f "$root/schemas/crds/" >/dev/null
+  local dir
+  while read -r dir; do
+    say "installing the CRDs of $dir (the operators' charts or GKE would, on a real cluster)"
+    kubectl apply --server-side --force-conflicts -f "$dir" >/dev/null
+  done < <("$root/scripts/gitops" crd-dirs)
   wait_for kube-apiserver 120 crds_established
   wait_for kube-apiserver 120 openapi_serves_the_stages_kinds
   running kwok-operators && return

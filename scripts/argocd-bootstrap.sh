@@ -11,7 +11,8 @@
 #   ARGOCD_URL, ARGOCD_OIDC_CLIENT_ID   gke (not --without-operators): Argo CD's URL, OAuth client id
 #   --without-operators   for a cluster that cannot reach the operators' Helm charts (the local one):
 #                         their Applications are left out of the root and their CRDs are installed
-#                         from schemas/crds (locally, cluster/operators.sh writes their status).
+#                         from `scripts/gitops crd-dirs` (schemas/crds and GKE's stand-ins; locally,
+#                         cluster/operators.sh writes their status).
 #   --without-health-gates the root does not wait on each wave's health (and no root on this
 #                         cluster does: the health check is cluster-wide); for the local dev root,
 #                         whose consumer HPA is Degraded without a metrics API (docs/operator.md)
@@ -47,8 +48,12 @@ if [[ $local_cluster == true ]]; then
       argocd app delete "$other" --cascade --yes --wait
     fi
   done
-  say "installing the operators' CRDs from schemas/crds (their charts would, on a real cluster)"
-  kubectl apply --server-side --force-conflicts -f "$root/schemas/crds/" >/dev/null
+  # Every directory the offline validator reads (scripts/gitops crd-dirs): the operators' CRDs and
+  # the stand-ins of GKE's own kinds (GKE installs those itself; never applied there).
+  while read -r dir; do
+    say "installing the CRDs of $dir (the operators' charts or GKE would, on a real cluster)"
+    kubectl apply --server-side --force-conflicts -f "$dir" >/dev/null
+  done < <("$root/scripts/gitops" crd-dirs)
   # Poll rather than `kubectl wait`, which errors on a CRD whose status is not written yet.
   established='{range .items[*]}{.status.conditions[?(@.type=="Established")].status}{"\n"}{end}'
   timeout 120 bash -c "until ! kubectl get crd -o jsonpath='$established' | grep -qv True; do sleep 0.5; done"

@@ -12,6 +12,13 @@ from votemon.gitops.checks.argo import (
     wave_errors,
 )
 from votemon.gitops.checks.contract import check_grpc_balancing, check_kafka
+from votemon.gitops.checks.edge import (
+    check_cloud_armor,
+    check_hsts,
+    check_https,
+    check_redirect,
+    check_ssl_policy,
+)
 from votemon.gitops.checks.pods import check_images, check_pod_security
 from votemon.gitops.checks.references import (
     check_namespaces,
@@ -45,6 +52,7 @@ __all__ = [
     "check_argo_sources",
     "check_argocd_access",
     "check_autoscaling",
+    "check_cloud_armor",
     "check_config_rollout",
     "check_credentials",
     "check_dns_egress",
@@ -52,6 +60,8 @@ __all__ = [
     "check_gmp",
     "check_grafana",
     "check_grpc_balancing",
+    "check_hsts",
+    "check_https",
     "check_idempotent_apply",
     "check_images",
     "check_kafka",
@@ -62,11 +72,13 @@ __all__ = [
     "check_pdbs",
     "check_pod_security",
     "check_projects",
+    "check_redirect",
     "check_references",
     "check_schemas",
     "check_secret_rotation",
     "check_services_select_pods",
     "check_spread",
+    "check_ssl_policy",
     "check_unique",
     "env_checks",
     "wave_errors",
@@ -91,7 +103,15 @@ ENV_CHECKS: dict[str, Check] = {
     "kafka": check_kafka,
     "grpc balancing": check_grpc_balancing,
 }
-GKE_CHECKS: dict[str, Check] = {"pdbs": check_pdbs}
+# gke's public edge (overlays/gke/edge): HTTPS only, behind an SSL policy and Cloud Armor.
+GKE_CHECKS: dict[str, Check] = {
+    "pdbs": check_pdbs,
+    "https": check_https,
+    "redirect": check_redirect,
+    "hsts": check_hsts,
+    "ssl policy": check_ssl_policy,
+    "cloud armor": check_cloud_armor,
+}
 # What breaks on a running cluster although every object is valid (runtime.py).
 RUNTIME_CHECKS: dict[str, Check] = {
     "namespace kept": check_namespace_kept,

@@ -1,6 +1,7 @@
 """Schemas: every rendered object is valid for its kind, strictly (Kubernetes kinds with
-kubernetes-validate, custom resources with the CRD schemas in $CRDS_DIR, default schemas/crds); a
-kind with no schema is an error."""
+kubernetes-validate, custom resources with the CRD schemas of crd_dirs(): the upstream CRDs in
+$CRDS_DIR, default schemas/crds, and the hand-written stand-ins of schemas/stand-in-crds); a kind with
+no schema is an error."""
 
 from __future__ import annotations
 
@@ -25,8 +26,18 @@ from votemon.gitops.tree import (
 K8S_VERSION = "1.35.0"
 
 
+# GKE's own kinds, whose CRDs no registry here publishes (schemas/stand-in-crds/README.md).
+STAND_IN_CRDS = REPO / "schemas" / "stand-in-crds"
+
+
 def crds_dir() -> Path:
     return Path(os.environ.get("CRDS_DIR", REPO / "schemas" / "crds"))
+
+
+def crd_dirs() -> list[Path]:
+    """Every directory of CRDs, the one list that the validator reads and the local cluster installs
+    (`scripts/gitops crd-dirs`), so that both know the same kinds."""
+    return [crds_dir(), STAND_IN_CRDS]
 
 
 def _close_nested(schema: Any) -> None:
@@ -62,12 +73,14 @@ def _closed(schema: Obj) -> Obj:
 
 @functools.cache
 def crd_schemas(directory: Path | None = None) -> dict[tuple[str, str], jsonschema.protocols.Validator]:
-    """(apiVersion, kind) -> validator for every served version of every CRD in the directory."""
-    directory = directory or crds_dir()
-    if not directory.is_dir():
-        raise FileNotFoundError(f"CRD schemas not found in {directory} (set CRDS_DIR)")
+    """(apiVersion, kind) -> validator for every served version of every CRD in the directory (by
+    default in every directory of crd_dirs())."""
+    directories = [directory] if directory else crd_dirs()
+    missing = [str(d) for d in directories if not d.is_dir()]
+    if missing:
+        raise FileNotFoundError(f"CRD schemas not found in {', '.join(missing)} (set CRDS_DIR)")
     validators: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
-    for file in sorted(directory.glob("*.yaml")):
+    for file in sorted(f for d in directories for f in d.glob("*.yaml")):
         for crd in yaml.load_all(file.read_text(), Loader=LOADER):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue
@@ -97,7 +110,7 @@ def schema_errors(obj: Obj, schemas: dict[tuple[str, str], Any] | None = None) -
             for err in schemas[key].iter_errors(obj)
         ]
     if not _is_core_group(key[0]):
-        return [f"{where}: no schema for {key[0]} {key[1]} (add its CRD to {crds_dir()})"]
+        return [f"{where}: no schema for {key[0]} {key[1]} (add its CRD to {crds_dir()} or {STAND_IN_CRDS})"]
     try:
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
     except kubernetes_validate.SchemaNotFoundError:
