@@ -5,6 +5,9 @@
 #   scripts/gcp-bootstrap.sh configure   rewrite every placeholder in apps/, overlays/, cloudrun/, argocd/
 #   scripts/gcp-bootstrap.sh gcp         create the network, cluster, addresses, DNS, accounts, image
 #   scripts/gcp-bootstrap.sh ci          CI's identities (after the first deploy of the service)
+#   scripts/gcp-bootstrap.sh edge        the public edge: SSL policy, Cloud Armor, managed certificate
+#                                        and its map (what overlays/gke/edge names), and the results
+#                                        service's load balancer behind them; idempotent
 #   DRY_RUN=1 scripts/gcp-bootstrap.sh … print the commands (and files) instead of changing anything
 #
 # Placeholders a fork sets (environment variables; the defaults are upstream's values):
@@ -18,6 +21,8 @@
 #   REDIS_ILB_IP     reserved internal IP of redis-internal    10.10.0.50
 #   AR_REPO          Artifact Registry repository          so1-p2 (the images workflow pushes there)
 #   GITHUB_REPO      the GitHub repository whose workflows deploy   so1-p2/votemon
+#   FRONT_HOST       the front's public name (the Gateway)  votes.so1-p2.example.org
+#   RESULTS_HOST     the results page's public name         results.so1-p2.example.org
 # `configure` replaces upstream's values by these, once, on a fresh fork; commit the result.
 set -euo pipefail
 
@@ -36,6 +41,8 @@ CLOUDRUN_RANGE=${CLOUDRUN_RANGE:-10.8.0.0/26}
 REDIS_ILB_IP=${REDIS_ILB_IP:-10.10.0.50}
 AR_REPO=${AR_REPO:-so1-p2}
 GITHUB_REPO=${GITHUB_REPO:-so1-p2/votemon}
+FRONT_HOST=${FRONT_HOST:-votes.so1-p2.example.org}
+RESULTS_HOST=${RESULTS_HOST:-results.so1-p2.example.org}
 
 CLUSTER=so1-p2
 RESULTS_SA="so1-p2-results@$PROJECT.iam.gserviceaccount.com"
@@ -48,6 +55,13 @@ RESULTS_SERVICE=votemon-results
 IMAGES_SA="so1-p2-ci-images@$PROJECT.iam.gserviceaccount.com"
 DEPLOY_SA="so1-p2-ci-deploy@$PROJECT.iam.gserviceaccount.com"
 WIF_POOL=github
+# The edge's names, as overlays/gke/edge writes them (tests/delivery checks they are the same).
+SSL_POLICY=so1-p2-tls          # GCPGatewayPolicy sslPolicy
+EDGE_POLICY=so1-p2-edge        # GCPBackendPolicy securityPolicy (Cloud Armor)
+CERT_MAP=so1-p2-edge           # the Gateway's networking.gke.io/certmap
+CERTIFICATE=so1-p2-edge
+RESULTS_LB=so1-p2-results      # the results service's load balancer (its NEG, backend, URL map...)
+HSTS="Strict-Transport-Security: max-age=31536000; includeSubDomains"
 
 run() {
   if [[ $DRY_RUN == 1 ]]; then
@@ -56,6 +70,33 @@ run() {
   else
     "$@"
   fi
+}
+
+# Whether `gcloud ARGS` (a describe) finds something; a dry run finds nothing, so it prints every create.
+exists() {
+  [[ $DRY_RUN != 1 ]] && gcloud "$@" >/dev/null 2>&1
+}
+
+# ensure [--update] "GROUP" NAME [SCOPE...] -- [FLAGS...]: `gcloud GROUP create NAME SCOPE FLAGS` unless
+# `gcloud GROUP describe NAME SCOPE` finds it; with --update, an existing one gets `update NAME SCOPE
+# FLAGS` (its settings converge). So a second run creates nothing.
+ensure() {
+  local update=0
+  [[ $1 == --update ]] && { update=1; shift; }
+  local -a group scope=()
+  read -ra group <<<"$1"
+  local name=$2
+  shift 2
+  while [[ $# -gt 0 && $1 != -- ]]; do
+    scope+=("$1")
+    shift
+  done
+  [[ $# -gt 0 ]] && shift
+  if exists "${group[@]}" describe "$name" "${scope[@]}"; then
+    ((update)) && run gcloud "${group[@]}" update "$name" "${scope[@]}" "$@"
+    return 0
+  fi
+  run gcloud "${group[@]}" create "$name" "${scope[@]}" "$@"
 }
 
 # upstream value -> fork value, in the files that hold it
@@ -177,12 +218,72 @@ ci_identity() {
   echo "GCP_IMAGES_SERVICE_ACCOUNT=$IMAGES_SA and GCP_DEPLOY_SERVICE_ACCOUNT=$DEPLOY_SA"
 }
 
+# The public edge (docs/internet-safety.md#the-edge-on-gke): what overlays/gke/edge names, and the
+# results service (Cloud Run, ingress internal-and-cloud-load-balancing) behind the same certificate,
+# SSL policy and Cloud Armor policy on a load balancer of its own.
+edge() {
+  run gcloud services enable certificatemanager.googleapis.com compute.googleapis.com
+  # TLS 1.2 or later, MODERN ciphers (the Gateway's GCPGatewayPolicy and the results proxy).
+  ensure --update "compute ssl-policies" "$SSL_POLICY" --global -- --profile=MODERN --min-tls-version=1.2
+  # Cloud Armor: /metrics never answers from outside; per client IP, over 600 requests a minute get
+  # 429, and over 3,000 in 5 minutes ban the address for 10 minutes.
+  ensure "compute security-policies" "$EDGE_POLICY" -- --type=CLOUD_ARMOR \
+    --description="so1-p2 public edge: per-IP rate limit and ban"
+  ensure --update "compute security-policies rules" 900 --security-policy="$EDGE_POLICY" -- \
+    --expression="request.path.startsWith('/metrics')" --action=deny-404 \
+    --description="metrics stay inside the cluster"
+  ensure --update "compute security-policies rules" 1000 --security-policy="$EDGE_POLICY" -- \
+    --src-ip-ranges="*" --action=rate-based-ban --enforce-on-key=IP \
+    --rate-limit-threshold-count=600 --rate-limit-threshold-interval-sec=60 \
+    --ban-threshold-count=3000 --ban-threshold-interval-sec=300 --ban-duration-sec=600 \
+    --conform-action=allow --exceed-action=deny-429 --description="per-IP rate limit and ban"
+  # One Google-managed certificate for both names, authorized by DNS (it renews with no key in git),
+  # and the map the Gateway's annotation and the results proxy name.
+  ensure "certificate-manager dns-authorizations" so1-p2-front -- --domain="$FRONT_HOST"
+  ensure "certificate-manager dns-authorizations" so1-p2-results -- --domain="$RESULTS_HOST"
+  ensure "certificate-manager certificates" "$CERTIFICATE" -- --domains="$FRONT_HOST,$RESULTS_HOST" \
+    --dns-authorizations=so1-p2-front,so1-p2-results
+  ensure "certificate-manager maps" "$CERT_MAP"
+  ensure "certificate-manager maps entries" so1-p2-front --map="$CERT_MAP" -- \
+    --hostname="$FRONT_HOST" --certificates="$CERTIFICATE"
+  ensure "certificate-manager maps entries" so1-p2-results --map="$CERT_MAP" -- \
+    --hostname="$RESULTS_HOST" --certificates="$CERTIFICATE"
+  # The results service: serverless NEG -> backend service (Cloud Armor, logs, HSTS) -> URL map ->
+  # HTTPS proxy (the map and the SSL policy) on :443, and :80 answering 301 to https.
+  ensure "compute addresses" "$RESULTS_LB" --global
+  ensure "compute network-endpoint-groups" "$RESULTS_LB" --region="$REGION" -- \
+    --network-endpoint-type=serverless --cloud-run-service="$RESULTS_SERVICE"
+  if ! exists compute backend-services describe "$RESULTS_LB" --global; then
+    run gcloud compute backend-services create "$RESULTS_LB" --global --load-balancing-scheme=EXTERNAL_MANAGED
+    run gcloud compute backend-services add-backend "$RESULTS_LB" --global \
+      --network-endpoint-group="$RESULTS_LB" --network-endpoint-group-region="$REGION"
+  fi
+  run gcloud compute backend-services update "$RESULTS_LB" --global --security-policy="$EDGE_POLICY" \
+    --enable-logging --logging-sample-rate=1 --custom-response-header="$HSTS"
+  ensure "compute url-maps" "$RESULTS_LB" --global -- --default-service="$RESULTS_LB"
+  ensure --update "compute target-https-proxies" "$RESULTS_LB" --global -- --url-map="$RESULTS_LB" \
+    --certificate-map="$CERT_MAP" --ssl-policy="$SSL_POLICY"
+  ensure "compute forwarding-rules" "$RESULTS_LB-https" --global -- --load-balancing-scheme=EXTERNAL_MANAGED \
+    --address="$RESULTS_LB" --target-https-proxy="$RESULTS_LB" --ports=443
+  if ! exists compute url-maps describe "$RESULTS_LB-redirect" --global; then
+    printf 'name: %s\ndefaultUrlRedirect:\n  httpsRedirect: true\n  redirectResponseCode: %s\n' \
+      "$RESULTS_LB-redirect" MOVED_PERMANENTLY_DEFAULT |
+      run gcloud compute url-maps import "$RESULTS_LB-redirect" --global --source=/dev/stdin --quiet
+  fi
+  ensure "compute target-http-proxies" "$RESULTS_LB-redirect" --global -- --url-map="$RESULTS_LB-redirect"
+  ensure "compute forwarding-rules" "$RESULTS_LB-http" --global -- --load-balancing-scheme=EXTERNAL_MANAGED \
+    --address="$RESULTS_LB" --target-http-proxy="$RESULTS_LB-redirect" --ports=80
+  echo "DNS: $FRONT_HOST -> the Gateway's address (kubectl -n so1-p2 get gateway votemon), $RESULTS_HOST ->"
+  echo "the address $RESULTS_LB, and each CNAME of: gcloud certificate-manager dns-authorizations describe so1-p2-front|so1-p2-results"
+}
+
 case ${1:-} in
   configure) configure ;;
   gcp) gcp ;;
   ci) ci_identity ;;
+  edge) edge ;;
   *)
-    sed -n '2,22p' "$0"
+    sed -n '2,26p' "$0"
     exit 2
     ;;
 esac

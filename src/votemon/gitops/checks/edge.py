@@ -106,7 +106,7 @@ def check_redirect(objs: list[Obj]) -> list[str]:
 
 def _hsts_ok(value: str) -> bool:
     age = re.search(r"max-age=(\d+)", value)
-    return bool(age) and int(age.group(1)) >= HSTS_MIN_AGE and "includesubdomains" in value.lower()
+    return age is not None and int(age.group(1)) >= HSTS_MIN_AGE and "includesubdomains" in value.lower()
 
 
 def check_hsts(objs: list[Obj]) -> list[str]:
