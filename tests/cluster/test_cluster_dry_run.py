@@ -1,7 +1,9 @@
 """What each environment's Applications sync, checked by the real API server: a server-side dry run
 with strict field validation (CRDs installed), and applies that are idempotent. Each environment's
 namespaced objects go to a namespace of their own here, so that gke's are not checked against dev's
-live StatefulSets (whose storage, immutable, differs by design)."""
+live StatefulSets (whose storage, immutable, differs by design). The CRDs are those the offline
+validator reads (`scripts/gitops crd-dirs`: the operators' and the stand-ins of GKE's policy kinds),
+installed here too, so that no kind the validator accepts is unknown to the API server."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from tests.cluster.cluster_support import CHILD_PATHS, ENVIRONMENTS, Cluster, in_namespace
+from tests.cluster.cluster_support import CHILD_PATHS, ENVIRONMENTS, Cluster, eventually, in_namespace
+from votemon.gitops.checks.schemas import crd_dirs
 
 pytestmark = pytest.mark.cluster
 SYNCED_PATHS = [
@@ -21,9 +24,26 @@ SYNCED_PATHS = [
 ]
 
 
+def crds_established(cluster: Cluster) -> None:
+    listed = json.loads(cluster.kubectl("get", "crd", "-o", "json"))["items"]
+    waiting = [
+        crd["metadata"]["name"]
+        for crd in listed
+        if not any(
+            c["type"] == "Established" and c["status"] == "True"
+            for c in crd.get("status", {}).get("conditions", [])
+        )
+    ]
+    assert waiting == [], waiting
+
+
 @pytest.fixture(scope="module")
 def scratch(cluster: Cluster) -> Iterator[Cluster]:
-    """A namespace per environment (a dry run cannot create the namespace its objects go to)."""
+    """Every CRD the validator knows, and a namespace per environment (a dry run cannot create the
+    namespace its objects go to)."""
+    for directory in crd_dirs():
+        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", directory)
+    eventually(lambda: crds_established(cluster))
     names = [f"votemon-{env}" for env in ENVIRONMENTS]
     for name in names:
         cluster.kubectl("create", "namespace", name)
