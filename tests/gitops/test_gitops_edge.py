@@ -132,7 +132,8 @@ def test_edge_check_fails_on_a_broken_copy(name: str, check: Check, mutate: Muta
 
 def test_the_edge_checks_run_on_gke_only() -> None:
     """dev's ingress-nginx is no public Gateway: the edge is GKE's."""
-    edge = {"https", "redirect", "hsts", "ssl policy", "cloud armor"}
+    edge = set(checks.EDGE_CHECKS)
+    assert edge == {"https", "redirect", "hsts", "ssl policy", "cloud armor"}
     assert edge <= set(checks.env_checks("gke"))
     assert not edge & set(checks.env_checks("dev"))
 

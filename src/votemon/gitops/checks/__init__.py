@@ -43,6 +43,7 @@ from votemon.gitops.tree import Check
 
 __all__ = [
     "DIR_CHECKS",
+    "EDGE_CHECKS",
     "ENV_CHECKS",
     "GKE_CHECKS",
     "GKE_RUNTIME_CHECKS",
@@ -104,14 +105,14 @@ ENV_CHECKS: dict[str, Check] = {
     "grpc balancing": check_grpc_balancing,
 }
 # gke's public edge (overlays/gke/edge): HTTPS only, behind an SSL policy and Cloud Armor.
-GKE_CHECKS: dict[str, Check] = {
-    "pdbs": check_pdbs,
+EDGE_CHECKS: dict[str, Check] = {
     "https": check_https,
     "redirect": check_redirect,
     "hsts": check_hsts,
     "ssl policy": check_ssl_policy,
     "cloud armor": check_cloud_armor,
 }
+GKE_CHECKS: dict[str, Check] = {"pdbs": check_pdbs, **EDGE_CHECKS}
 # What breaks on a running cluster although every object is valid (runtime.py).
 RUNTIME_CHECKS: dict[str, Check] = {
     "namespace kept": check_namespace_kept,
