@@ -22,11 +22,12 @@ openapi_serves_the_stages_kinds() {
 }
 
 up_operators() {
-  local dir
+  local dirs dir
+  dirs=$("$root/scripts/gitops" crd-dirs) # an assignment: a failure stops up.sh
   while read -r dir; do
     say "installing the CRDs of $dir (the operators' charts or GKE would, on a real cluster)"
     kubectl apply --server-side --force-conflicts -f "$dir" >/dev/null
-  done < <("$root/scripts/gitops" crd-dirs)
+  done <<<"$dirs"
   wait_for kube-apiserver 120 crds_established
   wait_for kube-apiserver 120 openapi_serves_the_stages_kinds
   running kwok-operators && return

@@ -50,10 +50,11 @@ if [[ $local_cluster == true ]]; then
   done
   # Every directory the offline validator reads (scripts/gitops crd-dirs): the operators' CRDs and
   # the stand-ins of GKE's own kinds (GKE installs those itself; never applied there).
+  crd_dirs=$("$root/scripts/gitops" crd-dirs) # an assignment: a failure stops the bootstrap
   while read -r dir; do
     say "installing the CRDs of $dir (the operators' charts or GKE would, on a real cluster)"
     kubectl apply --server-side --force-conflicts -f "$dir" >/dev/null
-  done < <("$root/scripts/gitops" crd-dirs)
+  done <<<"$crd_dirs"
   # Poll rather than `kubectl wait`, which errors on a CRD whose status is not written yet.
   established='{range .items[*]}{.status.conditions[?(@.type=="Established")].status}{"\n"}{end}'
   timeout 120 bash -c "until ! kubectl get crd -o jsonpath='$established' | grep -qv True; do sleep 0.5; done"
