@@ -266,9 +266,13 @@ edge() {
   ensure "compute forwarding-rules" "$RESULTS_LB-https" --global -- --load-balancing-scheme=EXTERNAL_MANAGED \
     --address="$RESULTS_LB" --target-https-proxy="$RESULTS_LB" --ports=443
   if ! exists compute url-maps describe "$RESULTS_LB-redirect" --global; then
-    printf 'name: %s\ndefaultUrlRedirect:\n  httpsRedirect: true\n  redirectResponseCode: %s\n' \
-      "$RESULTS_LB-redirect" MOVED_PERMANENTLY_DEFAULT |
-      run gcloud compute url-maps import "$RESULTS_LB-redirect" --global --source=/dev/stdin --quiet
+    # a here-document, not a pipe: a reader that exits early would end a writer with SIGPIPE (141)
+    run gcloud compute url-maps import "$RESULTS_LB-redirect" --global --source=/dev/stdin --quiet <<YAML
+name: $RESULTS_LB-redirect
+defaultUrlRedirect:
+  httpsRedirect: true
+  redirectResponseCode: MOVED_PERMANENTLY_DEFAULT
+YAML
   fi
   ensure "compute target-http-proxies" "$RESULTS_LB-redirect" --global -- --url-map="$RESULTS_LB-redirect"
   ensure "compute forwarding-rules" "$RESULTS_LB-http" --global -- --load-balancing-scheme=EXTERNAL_MANAGED \
