@@ -163,11 +163,14 @@ def main() -> None:
     for row in rows:
         print("| " + " | ".join(str(value) for value in row.values()) + " |")
     one, most = rows[0]["redis_commands_per_s"], rows[-1]["redis_commands_per_s"]
-    print(
-        f"Redis cmd/s at {rows[-1]['clients']} clients / 1 client: {most / max(one, 0.1):.2f} (target <= 1.5)"
-    )
-    p99 = rows[-1]["delay_p99_s"]
-    print(f"delay p99 at {rows[-1]['clients']} clients: {p99} s (target <= 1.5 s)")
+    ratio, p99, clients = most / max(one, 0.1), rows[-1]["delay_p99_s"], rows[-1]["clients"]
+    print(f"Redis cmd/s, {clients} clients / 1 client: {ratio:.2f} (target <= 1.5): {verdict(ratio <= 1.5)}")
+    met = p99 is not None and p99 <= 1.5
+    print(f"delay p99 at {clients} clients: {p99} s (target <= 1.5 s): {verdict(met)}")
+
+
+def verdict(met: bool) -> str:
+    return "pass" if met else "FAIL"
 
 
 if __name__ == "__main__":
