@@ -138,12 +138,12 @@ class Snapshot:
     rate: list[dict[str, int]]
 
 
+Ranked = list[tuple[str, float]]
+
+
 def _pairs(flat: list[str]) -> Ranked:
     """ZREVRANGE WITHSCORES as a script returns it (member, score, ...) as redis-py's pairs."""
     return [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
-
-
-Ranked = list[tuple[str, float]]
 
 
 def _shape_totals(total: int, bands: Ranked, albums: Ranked) -> dict[str, Any]:
