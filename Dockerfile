@@ -46,5 +46,9 @@ COPY --from=build /opt/venv /opt/venv
 USER 10001:10001
 # front 8080, results 8081, grpc-server 50051 (metrics 9101), consumer metrics/health 9102
 EXPOSE 8080 8081 50051 9101 9102
+# Which build this is (CI: sha-<commit>), reported by each service's /healthz so a rollout can be
+# seen reaching its pods. Last, so that a new value reuses every layer above.
+ARG VOTEMON_VERSION=dev
+ENV VOTEMON_VERSION=${VOTEMON_VERSION}
 ENTRYPOINT ["votemon"]
 CMD ["front"]

@@ -3,12 +3,8 @@
 # and says so; says when none of it runs. State stays in .local/cluster/ for the next `make cluster`;
 # `cluster/down.sh --wipe` removes it too.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=cluster/env.sh
-source "$root/cluster/env.sh"
-export STACK_DIR=$cluster_state
-# shellcheck source=stack/lib.sh
-source "$root/stack/lib.sh"
+# shellcheck source=cluster/lib.sh
+source "$(dirname "$0")/lib.sh"
 "$root/cluster/node.sh" down
 stopped=0
 for name in "${CLUSTER_PROCESSES[@]}"; do

@@ -4,14 +4,17 @@
 #    digest-pinned python:3.11-slim, is replaced by a Debian bookworm python3.11 base made here with
 #    debootstrap (Docker Hub is unreachable); named as overlays/dev names it, so no pod pulls;
 #  - pause: every pod's sandbox, Debian's static catatonit (registry.k8s.io is unreachable).
-#   cluster/image.sh    build what is missing or changed; write the images as archives for containerd
+#   cluster/image.sh              build what is missing or changed; write the images as archives for
+#                                 containerd (cluster/node.sh imports them)
+#   cluster/image.sh version V    the Dockerfile again with VOTEMON_VERSION=V, as CI builds a new commit,
+#                                 tagged <the dev image's name>:V; prints that name (a rollout's new image)
+#   cluster/image.sh exits V      image V with a command that exits at once, tagged <name>:V-exits; prints
+#                                 that name (a rollout's broken image)
 # Images live in a buildah store under ~/.cache/votemon/images, shared by clones: the base is built once
 # per recipe (about 75 s), the Dockerfile in 10-20 s when its inputs changed, else its cached layers.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-export STACK_DIR=$root/.local/cluster
-# shellcheck source=stack/lib.sh
-source "$root/stack/lib.sh"
+# shellcheck source=cluster/lib.sh
+source "$(dirname "$0")/lib.sh"
 image_cache=${VOTEMON_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/votemon/images}
 archives=$state/images
 mkdir -p "$image_cache" "$archives"
@@ -63,7 +66,7 @@ print(f'{image["newName"]}:{image["newTag"]}')
 PY
 }
 
-build_votemon() { # base image: the Dockerfile, as CI builds it, on the local base
+build_votemon() { # base image [version]: the Dockerfile, as CI builds it, on the local base
   local tls
   tls=$(mktemp -d)
   # PyPI is reached through this machine's TLS proxy: the host's CA bundle, and uv told to use it, are
@@ -72,6 +75,7 @@ build_votemon() { # base image: the Dockerfile, as CI builds it, on the local ba
   say "building $2 from the Dockerfile (buildah, base $1)"
   local started=$SECONDS
   buildah build --quiet --isolation chroot --layers --build-arg "PYTHON_IMAGE=$1" \
+    --build-arg "VOTEMON_VERSION=${3:-dev}" \
     --volume /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
     --volume "$tls/uv.toml:/etc/uv/uv.toml:ro" \
     --tag "$2" --file "$root/Dockerfile" "$root" >"$logs/image-build.log" 2>&1 ||
@@ -89,13 +93,35 @@ export_image() { # image: a docker-archive for `ctr images import`, rewritten on
   echo "$id" >"$archives/$name.id"
 }
 
+make_exits() { # image new: the image with a command that exits at once, as a broken build's would
+  local container
+  container=$(buildah from -q "$1")
+  buildah config --entrypoint '["votemon", "no-such-service"]' --cmd '[]' "$container"
+  buildah commit -q --rm "$container" "$2" >/dev/null
+}
+
 debian_install buildah debootstrap catatonit
 recipe=$(declare -f make_base; echo "$debian_suite $base_packages")
 base_image=localhost/votemon-python-base:$(sha256sum <<<"$recipe" | cut -c1-16)
 buildah inspect --type image "$base_image" >/dev/null 2>&1 || make_base "$base_image"
-buildah inspect --type image "$pause_image" >/dev/null 2>&1 || make_pause
 votemon_image=$(dev_image)
-build_votemon "$base_image" "$votemon_image"
-export_image "$pause_image"
-export_image "$votemon_image"
-echo "$votemon_image" >"$archives/votemon.name"
+case ${1:-} in
+  "")
+    buildah inspect --type image "$pause_image" >/dev/null 2>&1 || make_pause
+    build_votemon "$base_image" "$votemon_image"
+    export_image "$pause_image"
+    export_image "$votemon_image"
+    echo "$votemon_image" >"$archives/votemon.name"
+    ;;
+  version)
+    build_votemon "$base_image" "${votemon_image%:*}:$2" "$2" >&2
+    export_image "${votemon_image%:*}:$2"
+    echo "${votemon_image%:*}:$2"
+    ;;
+  exits)
+    make_exits "${votemon_image%:*}:$2" "${votemon_image%:*}:$2-exits"
+    export_image "${votemon_image%:*}:$2-exits"
+    echo "${votemon_image%:*}:$2-exits"
+    ;;
+  *) echo "usage: $0 [version V | exits V]" >&2; exit 2 ;;
+esac

@@ -10,15 +10,12 @@
 #   cluster/node.sh apiserver-flags  the API server's flags to reach kubelets (its client certificate)
 #   cluster/node.sh secrets          the redis-auth and mongodb-auth Secrets, if missing (after a namespace
 #                                    was deleted: another environment's bootstrap deletes it)
+#   cluster/node.sh import NAME      import what cluster/image.sh built since, and print NAME as name@digest
+#                                    (what the images workflow's bump writes), resolvable on the node
 # State (containerd, kubelet, CNI, the data stores) lives under .local/cluster/node and .local/cluster/data.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-here=$root/cluster
-# shellcheck source=cluster/env.sh
-source "$here/env.sh"
-export STACK_DIR=$cluster_state
-# shellcheck source=stack/lib.sh
-source "$root/stack/lib.sh"
+# shellcheck source=cluster/lib.sh
+source "$(dirname "$0")/lib.sh"
 pki=$state/pki
 node=$state/node
 data=$state/data
@@ -143,6 +140,16 @@ import_images() { # the archives cluster/image.sh wrote, each once per build
     ctr images import "$archive" >/dev/null
     cp "$stamp" "$archive.imported"
   done
+}
+
+digest_reference() { # name: name@digest, which a manifest can deploy: the imported image's manifest digest,
+  # given a reference of that form as a pull by digest would leave it (the kubelet finds it, IfNotPresent)
+  local digest reference
+  digest=$(ctr images ls "name==$1" | awk 'NR == 2 {print $3}')
+  [[ $digest == sha256:* ]] || die "containerd has no image $1 (cluster/image.sh builds it; import first)"
+  reference=${1%:*}@$digest
+  ctr images ls -q "name==$reference" | grep -q . || ctr images tag "$1" "$reference" >/dev/null
+  echo "$reference"
 }
 
 # --- the cluster's DNS ------------------------------------------------------------------------
@@ -334,6 +341,9 @@ down() {
   stop ferretdb
   [[ -d $data ]] && data_stack down
   network_down
+  # The kubelet's volumes and the sandboxes' shm stay mounted after their processes end: unmount them,
+  # deepest first, so that `make cluster-down --wipe` (or removing the checkout) can delete the state.
+  awk -v under="$node/" 'index($2, under) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n 1 umount -l
 }
 
 case ${1:-} in
@@ -341,5 +351,6 @@ case ${1:-} in
   down) down ;;
   apiserver-flags) apiserver_flags ;;
   secrets) data_secrets ;;
-  *) echo "usage: $0 up|down|apiserver-flags|secrets" >&2; exit 2 ;;
+  import) import_images >&2 && digest_reference "$2" ;;
+  *) echo "usage: $0 up|down|apiserver-flags|secrets|import NAME" >&2; exit 2 ;;
 esac

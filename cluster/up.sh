@@ -10,13 +10,8 @@
 #                        the git server that HEAD lacks are kept there as branch kept/<sha>
 # State (certificates, etcd data, logs, kubeconfig) lives under .local/cluster/; ports in cluster.env.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-here=$root/cluster
-# shellcheck source=cluster/env.sh
-source "$here/env.sh"
-export STACK_DIR=$cluster_state
-# shellcheck source=stack/lib.sh
-source "$root/stack/lib.sh"
+# shellcheck source=cluster/lib.sh
+source "$(dirname "$0")/lib.sh"
 # shellcheck source=cluster/notifications.sh
 source "$here/notifications.sh"
 # shellcheck source=cluster/operators.sh

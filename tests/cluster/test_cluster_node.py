@@ -29,6 +29,8 @@ pytestmark = pytest.mark.cluster
 REAL_NODE = cluster_setting("NODE_NAME")
 IMAGES = ROOT / ".local" / "cluster" / "images"
 DEMO_VOTES = ROOT / "loadtest" / "data" / "votes.json"
+# The build a rollout test makes (cluster/image.sh version): the dev image's name, this tag.
+NEW_VERSION = "rollout-test"
 # Run inside a container: who it runs as and what it may do, as the kernel says.
 PROBE = """
 import json, os
@@ -130,13 +132,12 @@ def test_the_services_run_the_image_built_here_as_their_manifests_say(dev: Clust
                 assert not credentials, f"{name} never gets the datastore credentials"
 
 
-def test_votes_through_the_front_pod_are_counted_once(dev: Cluster) -> None:
-    for name in SERVICES:
-        serving(dev, name)
-    results = service_url(dev, "results")
+def votes_are_counted_once(cluster: Cluster) -> None:
+    """Votes sent to the front's Service are answered 202 and counted once, read back from results'."""
+    results = service_url(cluster, "results")
     votes = demo_votes(40)
     before = totals(results)
-    send(service_url(dev, "front"), votes)
+    send(service_url(cluster, "front"), votes)
     expected = collections.Counter({"total": len(votes)}) + collections.Counter(v["name"] for v in votes)
 
     def counted() -> None:
@@ -144,6 +145,12 @@ def test_votes_through_the_front_pod_are_counted_once(dev: Cluster) -> None:
         assert {k: now[k] - before[k] for k in expected} == dict(expected)
 
     eventually(counted, timeout=60)
+
+
+def test_votes_through_the_front_pod_are_counted_once(dev: Cluster) -> None:
+    for name in SERVICES:
+        serving(dev, name)
+    votes_are_counted_once(dev)
 
 
 def test_a_replica_commit_gives_grpc_server_pods_that_take_calls(dev: Cluster, checkout: GitCheckout) -> None:
@@ -182,3 +189,75 @@ def test_a_config_change_rolls_the_pods_and_they_read_it(dev: Cluster, checkout:
                 assert probe(dev, pod)["env"]["LOG_LEVEL"] == "debug", pod["metadata"]["name"]
 
     eventually(rolled_with_the_new_value, timeout=180, every=2)
+
+
+def new_image(cluster: Cluster, *build: str) -> str:
+    """An image cluster/image.sh builds (`version V`: the Dockerfile as CI builds a new commit; `exits V`:
+    one whose command exits), imported into the real node, as the name@digest a bump writes."""
+    name = cluster.run(ROOT / "cluster" / "image.sh", *build).split()[-1]
+    return cluster.run(ROOT / "cluster" / "node.sh", "import", name).split()[-1]
+
+
+def bump_to(cluster: Cluster, checkout: GitCheckout, reference: str, message: str) -> None:
+    """What the images workflow does with a new build: bump_image.py by digest, commit, push; then
+    Argo CD syncs it."""
+    name, digest = reference.split("@")
+    checkout.deliver("bump-image", "--new-name", name, "--digest", digest)
+    cluster.synced_at("pipeline", checkout.commit_and_push(message), applied=True)
+
+
+def reported_version(pod: Obj) -> str:
+    """The build a pod's process says it runs: its /healthz, on the ops port (metrics) or else on http."""
+    ports = {p["name"]: p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]}
+    url = f"http://{pod['status']['podIP']}:{ports.get('metrics', ports.get('http'))}/healthz"
+    version: str = httpx.get(url, timeout=5).raise_for_status().json()["version"]
+    return version
+
+
+def test_a_new_image_by_digest_rolls_every_service_onto_it(dev: Cluster, checkout: GitCheckout) -> None:
+    for name in SERVICES:
+        assert {reported_version(pod) for pod in serving(dev, name)} != {NEW_VERSION}, name
+    reference = new_image(dev, "version", NEW_VERSION)
+    bump_to(dev, checkout, reference, f"votemon image {NEW_VERSION}, by digest")
+
+    def every_pod_runs_the_new_build() -> None:
+        for name in SERVICES:
+            for pod in serving(dev, name):
+                assert pod["spec"]["containers"][0]["image"] == reference, (name, pod["metadata"]["name"])
+                assert reported_version(pod) == NEW_VERSION, (name, pod["metadata"]["name"])
+
+    eventually(every_pod_runs_the_new_build, timeout=240, every=2)
+    votes_are_counted_once(dev)
+
+
+def test_an_image_whose_command_exits_leaves_the_old_pods_serving(
+    dev: Cluster, checkout: GitCheckout
+) -> None:
+    """A build whose command exits at once: its pods crash, the old ones keep serving, and once the
+    rollout's progress deadline passes, Argo CD shows each Deployment Degraded."""
+    serving_before = {name: {p["metadata"]["name"] for p in serving(dev, name)} for name in SERVICES}
+    new_image(dev, "version", NEW_VERSION)
+    reference = new_image(dev, "exits", NEW_VERSION)
+    bump_to(dev, checkout, reference, "votemon image that exits, by digest")
+
+    def failed_while_the_old_pods_serve() -> None:
+        for name in SERVICES:
+            pods = dev.items("pods", selector=f"app.kubernetes.io/name={name}")
+            crashed = [
+                status
+                for pod in pods
+                if pod["spec"]["containers"][0]["image"] == reference
+                for status in pod["status"].get("containerStatuses", [])
+            ]
+            assert crashed, f"no pod of {name} runs the new image"
+            assert all(s["restartCount"] >= 1 and not s["ready"] for s in crashed), (name, crashed)
+            assert {p["metadata"]["name"] for p in pods if ready(p)} == serving_before[name], name
+        health = {
+            r["name"]: r.get("health", {}).get("status")
+            for r in dev.application("pipeline")["status"]["resources"]
+            if r["kind"] == "Deployment"
+        }
+        assert set(health.values()) == {"Degraded"}, health
+
+    eventually(failed_while_the_old_pods_serve, timeout=300, every=5)
+    votes_are_counted_once(dev)

@@ -180,20 +180,21 @@ def test_the_build_backend_is_hash_locked_at_pyprojects_pin() -> None:
 
 
 def test_ci_and_the_local_cluster_build_the_one_dockerfile() -> None:
-    """CI's images workflow and cluster/image.sh build the same Dockerfile from the same context; the
-    local build changes only PYTHON_IMAGE (Docker Hub is out of reach here), and CI's build is
-    triggered by a change to anything the Dockerfile copies."""
+    """CI's images workflow and cluster/image.sh build the same Dockerfile from the same context; both
+    name the build (VOTEMON_VERSION), the local build also changes PYTHON_IMAGE (Docker Hub is out of
+    reach here), and CI's build is triggered by a change to anything the Dockerfile copies."""
     workflow = load(WORKFLOWS / "images.yml")
     (step,) = [
         s for s in workflow["jobs"]["build"]["steps"] if "docker/build-push-action" in s.get("uses", "")
     ]
-    assert step["with"]["context"] == "." and not {"file", "build-args", "target"} & set(step["with"]), step
+    assert step["with"]["context"] == "." and not {"file", "target"} & set(step["with"]), step
+    assert step["with"]["build-args"] == "VOTEMON_VERSION=sha-${{ github.sha }}", step
     script = (REPO / "cluster/image.sh").read_text()
     (build,) = re.findall(r"buildah build .*?(?<!\\)\n", script, flags=re.S)
-    assert re.findall(r"--build-arg \"(\w+)=", build) == ["PYTHON_IMAGE"], build
+    assert re.findall(r"--build-arg \"(\w+)=", build) == ["PYTHON_IMAGE", "VOTEMON_VERSION"], build
     assert '--file "$root/Dockerfile" "$root"' in build, build
     dockerfile = (REPO / "Dockerfile").read_text()
-    assert re.findall(r"^ARG (\w+)", dockerfile, flags=re.M) == ["PYTHON_IMAGE"]
+    assert re.findall(r"^ARG (\w+)", dockerfile, flags=re.M) == ["PYTHON_IMAGE", "VOTEMON_VERSION"]
     triggers = set(workflow[True]["push"]["paths"])
     for sources in re.findall(r"^COPY\s+(?!--from)(.+)\s+\S+$", dockerfile, flags=re.M):
         for source in sources.split():
