@@ -50,5 +50,8 @@ EXPOSE 8080 8081 50051 9101 9102
 # seen reaching its pods. Last, so that a new value reuses every layer above.
 ARG VOTEMON_VERSION=dev
 ENV VOTEMON_VERSION=${VOTEMON_VERSION}
+# The final image starts as its user and names its build. This RUN also keys the layer cache of
+# buildah 1.28 (Debian's, cluster/image.sh) on VOTEMON_VERSION, which it ignores for an ENV alone.
+RUN votemon --help >/dev/null && test -n "$VOTEMON_VERSION"
 ENTRYPOINT ["votemon"]
 CMD ["front"]

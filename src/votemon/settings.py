@@ -45,8 +45,9 @@ class Settings(BaseSettings):
     # headless Service again and find grpc-server pods added since; in-flight calls get the grace.
     grpc_max_connection_age_seconds: Seconds = 30.0
     grpc_max_connection_age_grace_seconds: Seconds = 10.0
-    # The front resolves GRPC_TARGET again at most this often (gRPC's own default is 30 s).
-    grpc_dns_min_resolution_seconds: Seconds = 30.0
+    # The front resolves GRPC_TARGET again at most this often. gRPC's own default, 30 s, left a front
+    # whose grpc-server pod was replaced (a rollout) with no server to call for up to 30 s.
+    grpc_dns_min_resolution_seconds: Seconds = 1.0
     produce_timeout_seconds: Seconds = 4.0
     # The gRPC server holds at most this many votes waiting for the broker and answers more
     # RESOURCE_EXHAUSTED at once (the front: 503 + Retry-After), so that however many fronts call

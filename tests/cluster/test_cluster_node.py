@@ -223,10 +223,19 @@ def test_a_new_image_by_digest_rolls_every_service_onto_it(dev: Cluster, checkou
     def every_pod_runs_the_new_build() -> None:
         for name in SERVICES:
             for pod in serving(dev, name):
-                assert pod["spec"]["containers"][0]["image"] == reference, (name, pod["metadata"]["name"])
                 assert reported_version(pod) == NEW_VERSION, (name, pod["metadata"]["name"])
+            pods = dev.items("pods", selector=f"app.kubernetes.io/name={name}")
+            images = {p["metadata"]["name"]: p["spec"]["containers"][0]["image"] for p in pods}
+            assert set(images.values()) == {reference}, ("the old pods are gone", name, images)
 
     eventually(every_pod_runs_the_new_build, timeout=240, every=2)
+    front = service_url(dev, "front")
+
+    def the_front_reaches_the_new_servers() -> None:
+        response = httpx.get(f"{front}/readyz", timeout=5)
+        assert response.status_code == 200, response.text
+
+    eventually(the_front_reaches_the_new_servers)
     votes_are_counted_once(dev)
 
 
