@@ -276,8 +276,9 @@ class Tally:
         return bool(await self._redis.ping())
 
     async def rate(self, seconds: int) -> list[dict[str, int]]:
-        """Votes per second over the last `seconds`, oldest first, zeros included."""
-        now = int(time.time())
+        """Votes per second over the last `seconds`, oldest first, zeros included: the window ends at
+        Redis' current second (TIME), as the stream's snapshot does, whichever process asks."""
+        now, _ = await self._redis.time()
         wanted = [str(second) for second in range(now - seconds + 1, now + 1)]
         values = await self._redis.hmget(PER_SECOND, wanted)
         return [{"second": int(s), "votes": int(v or 0)} for s, v in zip(wanted, values, strict=True)]
