@@ -86,9 +86,9 @@ class Observed:
         return Observed(bucket_delta(self.buckets, before.buckets), self.total - before.total)
 
 
-def parse_histograms(text: str, name: str, label: str) -> dict[str, Observed]:
-    """Each label set of one histogram by the value of `label` ("" where it has none, as an
-    unlabelled histogram)."""
+def parse_histograms(text: str, name: str, label: str = "") -> dict[str, Observed]:
+    """Each label set of one histogram by the value of `label`; "" where it has none, as for an
+    unlabelled histogram (no `label`)."""
     buckets: dict[str, dict[float, float]] = {}
     for labels, value in _labelled(text, f"{name}_bucket"):
         buckets.setdefault(labels.get(label, ""), {})[float(labels["le"])] = value
