@@ -50,18 +50,16 @@ from bench.load import BATCH_SIZE, Bodies, tool, vegeta, wrk
 from bench.overload import overload
 from bench.stats import (
     NOTHING,
-    STAGE_HEADER,
     Row,
     StageRow,
-    aligned,
     breakdown,
     cpu_per_unit,
     histograms_since,
-    markdown,
     markdown_table,
     median,
     ratio,
-    stage_cells,
+    stage_markdown_table,
+    stage_text_table,
     text_table,
 )
 from votemon.dev.prometheus_text import histogram_quantile
@@ -538,7 +536,7 @@ def write_results(out: Path, table: list[Row], raw: dict[str, Any], meta: dict[s
         "",
     ]
     for title, stages in breakdowns(raw):
-        text += [f"## {title}", "", markdown(STAGE_HEADER, stage_cells(stages), numeric=(1, 2, 3, 4, 5)), ""]
+        text += [f"## {title}", "", stage_markdown_table(stages), ""]
     (out / "latest.md").write_text("\n".join(text))
 
 
@@ -562,7 +560,7 @@ async def amain(plan: Plan, out: Path) -> int:
     write_results(out, table, raw, manifest(settings, plan, started, tool_versions()))
     print(text_table(table))
     for title, stages in breakdowns(raw):
-        print(f"\n{title}\n{aligned(STAGE_HEADER, stage_cells(stages))}")
+        print(f"\n{title}\n{stage_text_table(stages)}")
     say(f"wrote {out / 'latest.json'} and {out / 'latest.md'}")
     return 0
 

@@ -213,3 +213,11 @@ def stage_cells(rows: Sequence[StageRow]) -> list[tuple[str, ...]]:
         )
         for r in rows
     ]
+
+
+def stage_text_table(rows: Sequence[StageRow]) -> str:
+    return aligned(STAGE_HEADER, stage_cells(rows))
+
+
+def stage_markdown_table(rows: Sequence[StageRow]) -> str:
+    return markdown(STAGE_HEADER, stage_cells(rows), numeric=(1, 2, 3, 4, 5))

@@ -8,20 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from bench import stats
 from bench.stats import (
-    STAGE_HEADER,
     Row,
-    StageRow,
-    aligned,
-    breakdown,
     cpu_per_unit,
-    histograms_since,
-    markdown,
     markdown_table,
     median,
     percentile,
     ratio,
-    stage_cells,
     text_table,
     vegeta_summary,
     wrk_summary,
@@ -131,7 +125,7 @@ def test_histograms_since_a_scrape_before_the_run() -> None:
         "front reply": Observed({0.001: 9.0, math.inf: 15.0}, 0.032),
         "front coalescer_wait": Observed({0.001: 2.0, math.inf: 2.0}, 0.001),  # first seen in the run
     }
-    since = histograms_since(after, before)
+    since = stats.histograms_since(after, before)
     assert since["front reply"].buckets == {0.001: 4.0, math.inf: 10.0}
     assert since["front reply"].total == pytest.approx(0.03)
     assert since["front coalescer_wait"] == after["front coalescer_wait"]
@@ -143,7 +137,9 @@ def test_breakdown_rows_from_buckets_with_their_share_of_the_whole() -> None:
         "front read_parse": Observed({0.001: 50.0, 0.0025: 90.0, 0.005: 100.0, math.inf: 100.0}, 0.15),
         "front request": Observed({0.005: 50.0, 0.01: 100.0, math.inf: 100.0}, 0.6),
     }
-    parse, absent, whole = breakdown(observed, ("front read_parse", "consumer dead_letters"), "front request")
+    parse, absent, whole = stats.breakdown(
+        observed, ("front read_parse", "consumer dead_letters"), "front request"
+    )
     assert parse.stage == "front read_parse"
     assert parse.count == 100
     assert parse.mean == pytest.approx(0.0015)
@@ -156,19 +152,19 @@ def test_breakdown_rows_from_buckets_with_their_share_of_the_whole() -> None:
 
 def test_stage_table_cells_in_milliseconds() -> None:
     rows = [
-        StageRow("front grpc_call", 1234.0, 0.0042, 0.003, 0.0215, 0.37),
-        StageRow("consumer dead_letters", 0.0, math.nan, math.nan, math.nan, math.nan),
+        stats.StageRow("front grpc_call", 1234.0, 0.0042, 0.003, 0.0215, 0.37),
+        stats.StageRow("consumer dead_letters", 0.0, math.nan, math.nan, math.nan, math.nan),
     ]
-    cells = stage_cells(rows)
+    cells = stats.stage_cells(rows)
     assert cells == [
         ("front grpc_call", "1,234", "4.20 ms", "3.00 ms", "21.5 ms", "37%"),
         ("consumer dead_letters", "0", "n/a", "n/a", "n/a", "n/a"),
     ]
-    text = aligned(STAGE_HEADER, cells).splitlines()
+    text = stats.stage_text_table(rows).splitlines()
     assert text[0].split() == ["stage", "count", "mean", "p50", "p99", "share", "of", "total"]
     assert text[1].index("1,234") == text[0].index("count")
-    md = markdown(STAGE_HEADER, cells, numeric=(1,)).splitlines()
-    assert md[1] == "|---|---:|---|---|---|---|"
+    md = stats.stage_markdown_table(rows).splitlines()
+    assert md[1] == "|---|---:|---:|---:|---:|---:|"
     assert md[2] == "| front grpc_call | 1,234 | 4.20 ms | 3.00 ms | 21.5 ms | 37% |"
 
 
