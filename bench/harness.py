@@ -21,15 +21,58 @@ from tenacity import (
 )
 
 from votemon.dev.processes import ROOT, Service, environment, free_port, isolated_settings, start_services
-from votemon.dev.prometheus_text import parse_histogram
+from votemon.dev.prometheus_text import Observed, parse_histograms
 from votemon.dev.redis_databases import RedisDatabase, redis_url
 from votemon.dev.topic_ends import TopicEnds, TopicEndsError
 from votemon.settings import Settings
 from votemon.store import tally
 
-__all__ = ["ROOT", "WORK", "Probe", "Service", "bench_settings", "environment", "free_port", "pipeline"]
+__all__ = [
+    "FRESHNESS",
+    "FRESHNESS_STAGES",
+    "REQUEST",
+    "ROOT",
+    "VOTE_STAGES",
+    "WORK",
+    "Probe",
+    "Service",
+    "bench_settings",
+    "environment",
+    "free_port",
+    "pipeline",
+]
 
 WORK = ROOT / ".local" / "bench"
+
+# What the probe reads of /metrics: each service's stages (votemon.stages), named "<service> <stage>",
+# and the wholes they make up, by the service and the histogram that times them.
+WHOLES = {
+    "front request": ("front", "votes_http_request_seconds"),
+    "consumer freshness": ("consumer", "votes_freshness_seconds"),
+}
+REQUEST, FRESHNESS = WHOLES
+# a single vote's stages in order; the grpc-server's are inside the front's grpc_call
+VOTE_STAGES = (
+    "front read_parse",
+    "front admission",
+    "front coalescer_wait",
+    "front grpc_call",
+    "grpc checks",
+    "grpc enqueue",
+    "grpc linger_ack",
+    "front reply",
+)
+# from the vote's acceptance (stamped before enqueue) to its count; the commit comes after
+FRESHNESS_STAGES = (
+    "grpc enqueue",
+    "grpc linger_ack",
+    "consumer poll_wait",
+    "consumer decode",
+    "consumer dead_letters",
+    "consumer log_insert",
+    "consumer count",
+    "consumer commit",
+)
 
 
 # The bench's own Redis databases (votemon.dev.redis_databases): the tests' and the demo's are never touched.
@@ -98,9 +141,22 @@ class Probe:
         async with httpx.AsyncClient() as client:
             return (await client.get(f"http://{bind}/metrics", timeout=5)).text
 
-    async def freshness(self) -> dict[float, float]:
-        text = await self.metrics(self.settings.consumer_metrics_bind)
-        return parse_histogram(text, "votes_freshness_seconds")
+    async def histograms(self) -> dict[str, Observed]:
+        """The stage histograms of the front, the grpc-server and the consumer, and WHOLES."""
+        binds = {
+            "front": self.settings.front_bind,
+            "grpc": self.settings.grpc_metrics_bind,
+            "consumer": self.settings.consumer_metrics_bind,
+        }
+        pages = {service: await self.metrics(bind) for service, bind in binds.items()}
+        found = {
+            f"{service} {stage}": seen
+            for service, text in pages.items()
+            for stage, seen in parse_histograms(text, f"votemon_{service}_stage_seconds", "stage").items()
+        }
+        for name, (service, histogram) in WHOLES.items():
+            found[name] = parse_histograms(pages[service], histogram)[""]
+        return found
 
     async def wait_drained(self, *, limit: float = 90) -> float:
         """Wait until the consumer counted everything produced; the seconds it took (NaN: not in `limit`)."""

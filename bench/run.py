@@ -33,7 +33,11 @@ from redis.asyncio import Redis
 from bench.cpu import STACK_PROCESSES, CpuMeter, stack_pids
 from bench.harness import (
     FLOORS_REDIS_URL,
+    FRESHNESS,
+    FRESHNESS_STAGES,
+    REQUEST,
     ROOT,
+    VOTE_STAGES,
     WORK,
     Probe,
     Service,
@@ -44,8 +48,21 @@ from bench.harness import (
 )
 from bench.load import BATCH_SIZE, Bodies, tool, vegeta, wrk
 from bench.overload import overload
-from bench.stats import Row, cpu_per_unit, markdown_table, median, ratio, text_table
-from votemon.dev.prometheus_text import bucket_delta, histogram_quantile
+from bench.stats import (
+    NOTHING,
+    Row,
+    StageRow,
+    breakdown,
+    cpu_per_unit,
+    histograms_since,
+    markdown_table,
+    median,
+    ratio,
+    stage_markdown_table,
+    stage_text_table,
+    text_table,
+)
+from votemon.dev.prometheus_text import histogram_quantile
 from votemon.kafka import create_topics
 from votemon.settings import Settings
 
@@ -54,6 +71,8 @@ PY = sys.executable
 INGEST = ("front", "grpc-server")
 COUNTING = ("front", "grpc-server", "consumer")
 TRIVIAL = "trivial Quart app"
+VOTE_BREAKDOWN = (VOTE_STAGES, REQUEST)
+FRESHNESS_BREAKDOWN = (FRESHNESS_STAGES, FRESHNESS)
 
 
 @dataclass(frozen=True)
@@ -163,16 +182,29 @@ class Bench:
         result["value"] = accepted if kept_up else result["counted_rate"]
         return result
 
-    async def open_loop(self, url: str, bodies: list[Path], rate: float, work: str) -> dict[str, Any]:
-        """An open-loop run at `rate` requests/s, with the consumer's freshness over its window."""
-        fresh_before = await self.probe.freshness()
+    async def open_loop(
+        self,
+        url: str,
+        bodies: list[Path],
+        rate: float,
+        work: str,
+        stages: tuple[tuple[str, ...], str] | None = None,
+    ) -> dict[str, Any]:
+        """An open-loop run at `rate` requests/s, with the consumer's freshness over its window and
+        the breakdown of `stages` (in order, and their whole) from the services' histograms."""
+        before = await self.probe.histograms()
         result = await vegeta(
             url, bodies, rate, self.plan.open_seconds, self.plan.open_connections, WORK / work
         )
         if url == self.ours:
             await self.probe.wait_drained()
-        fresh = bucket_delta(await self.probe.freshness(), fresh_before)
-        return result | {"freshness_p99": histogram_quantile(0.99, fresh), "loadavg": os.getloadavg()[0]}
+        observed = histograms_since(await self.probe.histograms(), before)
+        fresh = observed.get(FRESHNESS, NOTHING).buckets
+        return result | {
+            "freshness_p99": histogram_quantile(0.99, fresh),
+            "stages": [asdict(row) for row in breakdown(observed, *stages)] if stages else [],
+            "loadavg": os.getloadavg()[0],
+        }
 
 
 async def measure(plan: Plan, settings: Settings, say: Any) -> dict[str, Any]:
@@ -216,10 +248,14 @@ async def measure(plan: Plan, settings: Settings, say: Any) -> dict[str, Any]:
             t4 = raw["hold"]["value"]
             say(f"T4 {t4:.0f} votes/s, kept up: {raw['hold']['kept_up']}")
             say(f"freshness at {t4 / 2:.0f} votes/s (T5)")
-            raw["fresh"] = await bench.open_loop(bench.ours, bodies.batch, t4 / 2 / BATCH_SIZE, "fresh")
+            raw["fresh"] = await bench.open_loop(
+                bench.ours, bodies.batch, t4 / 2 / BATCH_SIZE, "fresh", FRESHNESS_BREAKDOWN
+            )
             half = median(r["throughput"] for r in raw["single"]) / 2
             say(f"single votes open loop at {half:.0f} req/s, ours and trivial (T6)")
-            raw["single_open"] = await bench.open_loop(bench.ours, bodies.single, half, "single-open")
+            raw["single_open"] = await bench.open_loop(
+                bench.ours, bodies.single, half, "single-open", VOTE_BREAKDOWN
+            )
             raw["trivial_open"] = await bench.open_loop(bench.trivial, bodies.single, half, "trivial-open")
             say(f"overload: {2 * t4:.0f} votes/s for {plan.hold_seconds:g} s")
             raw["overload"] = await overload(
@@ -405,6 +441,21 @@ def rows(raw: dict[str, Any]) -> list[Row]:
     return table
 
 
+def breakdowns(raw: dict[str, Any]) -> list[tuple[str, list[StageRow]]]:
+    """The stage breakdowns of T6 and T5, each with its title."""
+    single, fresh = raw["single_open"], raw["fresh"]
+    return [
+        (
+            f"Where a single vote's time goes (T6, {single['rate']} req/s; share of the front's request)",
+            [StageRow(**row) for row in single["stages"]],
+        ),
+        (
+            f"Where freshness goes (T5, {fresh['rate'] * BATCH_SIZE:,} votes/s; share of freshness)",
+            [StageRow(**row) for row in fresh["stages"]],
+        ),
+    ]
+
+
 def git(*args: str) -> str:
     return subprocess.run(  # noqa: S603 - a fixed git command
         ["git", *args],  # noqa: S607 - git from PATH, as make does
@@ -484,6 +535,8 @@ def write_results(out: Path, table: list[Row], raw: dict[str, Any], meta: dict[s
         "Raw runs and settings: latest.json.",
         "",
     ]
+    for title, stages in breakdowns(raw):
+        text += [f"## {title}", "", stage_markdown_table(stages), ""]
     (out / "latest.md").write_text("\n".join(text))
 
 
@@ -506,6 +559,8 @@ async def amain(plan: Plan, out: Path) -> int:
     table = rows(raw)
     write_results(out, table, raw, manifest(settings, plan, started, tool_versions()))
     print(text_table(table))
+    for title, stages in breakdowns(raw):
+        print(f"\n{title}\n{stage_text_table(stages)}")
     say(f"wrote {out / 'latest.json'} and {out / 'latest.md'}")
     return 0
 

@@ -1,5 +1,5 @@
-"""The bench's pure logic: percentiles, the load generators' summaries, CPU per unit, the result table
-(a /metrics page is read by votemon.dev.prometheus_text, shared with the load test)."""
+"""The bench's pure logic: percentiles, the load generators' summaries, CPU per unit, the result table,
+the stage breakdown (a /metrics page is read by votemon.dev.prometheus_text, shared with the load test)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from votemon.dev.prometheus_text import Observed, histogram_quantile
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -78,28 +80,39 @@ def format_number(value: float) -> str:
     return f"{value:.2f}"
 
 
-def markdown_table(rows: Sequence[Row]) -> str:
-    lines = ["| measure | value | target | verdict | detail |", "|---|---:|---|---|---|"]
-    for row in rows:
-        value = f"{format_number(row.value)} {row.unit}".strip()
-        lines.append(f"| {row.measure} | {value} | {row.target_text} | {row.verdict} | {row.detail} |")
+ROW_HEADER = ("measure", "value", "target", "verdict", "detail")
+
+
+def row_cells(rows: Sequence[Row]) -> list[tuple[str, ...]]:
+    return [
+        (r.measure, f"{format_number(r.value)} {r.unit}".strip(), r.target_text, r.verdict, r.detail)
+        for r in rows
+    ]
+
+
+def markdown(header: Sequence[str], cells: Sequence[Sequence[str]], numeric: Sequence[int] = ()) -> str:
+    """A Markdown table; the columns at the indexes `numeric` aligned right."""
+    rule = "|".join("---:" if i in numeric else "---" for i in range(len(header)))
+    lines = [f"| {' | '.join(header)} |", f"|{rule}|"]
+    lines += [f"| {' | '.join(row)} |" for row in cells]
     return "\n".join(lines)
+
+
+def aligned(header: Sequence[str], cells: Sequence[Sequence[str]]) -> str:
+    """The same for a terminal: columns padded to their widest cell, the last one as it is."""
+    table = [header, *cells]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
+    out = ["  ".join(cell.ljust(w) for cell, w in zip(row, [*widths, 0], strict=True)) for row in table]
+    return "\n".join(line.rstrip() for line in out)
+
+
+def markdown_table(rows: Sequence[Row]) -> str:
+    return markdown(ROW_HEADER, row_cells(rows), numeric=(1,))
 
 
 def text_table(rows: Sequence[Row]) -> str:
     """The same table for a terminal, in aligned columns."""
-    header = ("measure", "value", "target", "verdict", "detail")
-    cells = [header] + [
-        (r.measure, f"{format_number(r.value)} {r.unit}".strip(), r.target_text, r.verdict, r.detail)
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header) - 1)]
-    out = []
-    for row in cells:
-        out.append(
-            "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
-        )
-    return "\n".join(line.rstrip() for line in out)
+    return aligned(ROW_HEADER, row_cells(rows))
 
 
 def ratio(numerator: float, denominator: float) -> float:
@@ -148,3 +161,63 @@ def vegeta_summary(results: Iterable[tuple[int, float]], seconds: float) -> dict
         "throughput": len(accepted) / seconds,
         "latency": summarize(accepted),
     }
+
+
+@dataclass(frozen=True)
+class StageRow:
+    """One stage over a run, from its histogram's delta: seconds, quantiles from the buckets as
+    Prometheus' histogram_quantile estimates them, and its mean's share of the total's mean."""
+
+    stage: str
+    count: float
+    mean: float
+    p50: float
+    p99: float
+    share: float
+
+
+STAGE_HEADER = ("stage", "count", "mean", "p50", "p99", "share of total")
+NOTHING = Observed({}, 0.0)
+
+
+def histograms_since(after: Mapping[str, Observed], before: Mapping[str, Observed]) -> dict[str, Observed]:
+    """What each histogram observed between two scrapes of the services' /metrics."""
+    return {name: observed.since(before.get(name)) for name, observed in after.items()}
+
+
+def breakdown(observed: Mapping[str, Observed], stages: Sequence[str], total: str) -> list[StageRow]:
+    """The stages in order, then their total; a stage that observed nothing reads count 0, n/a."""
+    whole = observed.get(total, NOTHING)
+
+    def row(name: str) -> StageRow:
+        seen = observed.get(name, NOTHING)
+        p50, p99 = (histogram_quantile(q, seen.buckets) for q in (0.5, 0.99))
+        return StageRow(name, seen.count, seen.mean, p50, p99, ratio(seen.mean, whole.mean))
+
+    return [row(name) for name in (*stages, total)]
+
+
+def milliseconds(seconds: float) -> str:
+    return "n/a" if math.isnan(seconds) else f"{format_number(seconds * 1e3)} ms"
+
+
+def stage_cells(rows: Sequence[StageRow]) -> list[tuple[str, ...]]:
+    return [
+        (
+            r.stage,
+            f"{r.count:,.0f}",
+            milliseconds(r.mean),
+            milliseconds(r.p50),
+            milliseconds(r.p99),
+            "n/a" if math.isnan(r.share) else f"{r.share:.0%}",
+        )
+        for r in rows
+    ]
+
+
+def stage_text_table(rows: Sequence[StageRow]) -> str:
+    return aligned(STAGE_HEADER, stage_cells(rows))
+
+
+def stage_markdown_table(rows: Sequence[StageRow]) -> str:
+    return markdown(STAGE_HEADER, stage_cells(rows), numeric=(1, 2, 3, 4, 5))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import stats
 from bench.stats import (
     Row,
     cpu_per_unit,
@@ -19,6 +20,7 @@ from bench.stats import (
     vegeta_summary,
     wrk_summary,
 )
+from votemon.dev.prometheus_text import Observed
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -115,6 +117,55 @@ def test_median_and_ratio_ignore_nan() -> None:
     assert ratio(1.0, 4.0) == 0.25
     assert math.isnan(ratio(1.0, 0.0))
     assert math.isnan(ratio(math.nan, 1.0))
+
+
+def test_histograms_since_a_scrape_before_the_run() -> None:
+    before = {"front reply": Observed({0.001: 5.0, math.inf: 5.0}, 0.002)}
+    after = {
+        "front reply": Observed({0.001: 9.0, math.inf: 15.0}, 0.032),
+        "front coalescer_wait": Observed({0.001: 2.0, math.inf: 2.0}, 0.001),  # first seen in the run
+    }
+    since = stats.histograms_since(after, before)
+    assert since["front reply"].buckets == {0.001: 4.0, math.inf: 10.0}
+    assert since["front reply"].total == pytest.approx(0.03)
+    assert since["front coalescer_wait"] == after["front coalescer_wait"]
+
+
+def test_breakdown_rows_from_buckets_with_their_share_of_the_whole() -> None:
+    observed = {
+        # 100 observations: 50 under 1 ms, 40 more under 2.5 ms, 10 more under 5 ms; mean 1.5 ms
+        "front read_parse": Observed({0.001: 50.0, 0.0025: 90.0, 0.005: 100.0, math.inf: 100.0}, 0.15),
+        "front request": Observed({0.005: 50.0, 0.01: 100.0, math.inf: 100.0}, 0.6),
+    }
+    parse, absent, whole = stats.breakdown(
+        observed, ("front read_parse", "consumer dead_letters"), "front request"
+    )
+    assert parse.stage == "front read_parse"
+    assert parse.count == 100
+    assert parse.mean == pytest.approx(0.0015)
+    assert parse.p50 == pytest.approx(0.001)  # histogram_quantile: the 50th of 100 at the 1 ms bound
+    assert parse.p99 == pytest.approx(0.00475)  # 9/10 of the way through the (2.5, 5] ms bucket
+    assert parse.share == pytest.approx(0.25)  # 1.5 ms of the request's 6 ms
+    assert absent.count == 0 and math.isnan(absent.mean) and math.isnan(absent.p99)
+    assert (whole.stage, whole.share) == ("front request", 1.0)
+
+
+def test_stage_table_cells_in_milliseconds() -> None:
+    rows = [
+        stats.StageRow("front grpc_call", 1234.0, 0.0042, 0.003, 0.0215, 0.37),
+        stats.StageRow("consumer dead_letters", 0.0, math.nan, math.nan, math.nan, math.nan),
+    ]
+    cells = stats.stage_cells(rows)
+    assert cells == [
+        ("front grpc_call", "1,234", "4.20 ms", "3.00 ms", "21.5 ms", "37%"),
+        ("consumer dead_letters", "0", "n/a", "n/a", "n/a", "n/a"),
+    ]
+    text = stats.stage_text_table(rows).splitlines()
+    assert text[0].split() == ["stage", "count", "mean", "p50", "p99", "share", "of", "total"]
+    assert text[1].index("1,234") == text[0].index("count")
+    md = stats.stage_markdown_table(rows).splitlines()
+    assert md[1] == "|---|---:|---:|---:|---:|---:|"
+    assert md[2] == "| front grpc_call | 1,234 | 4.20 ms | 3.00 ms | 21.5 ms | 37% |"
 
 
 def test_only_the_bench_and_its_unit_tests_import_bench() -> None:

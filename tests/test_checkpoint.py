@@ -119,6 +119,20 @@ async def test_the_steps_run_in_order_and_the_partition_commits_its_next_offset(
     assert stores.committed == {TP: 13}
 
 
+def stage_counts() -> list[float]:
+    stages = ("decode", "dead_letters", "log_insert", "count", "commit")
+    return [metric("votemon_consumer_stage_seconds_count", stage=stage) for stage in stages]
+
+
+async def test_each_step_is_timed_once_per_partition_batch_and_only_when_it_ran() -> None:
+    before = stage_counts()
+    await checkpoint(Stores()).commit(TP, [vote_record(10), record(11, b"{not json"), vote_record(12)])
+    assert [n - b for n, b in zip(stage_counts(), before, strict=True)] == [1, 1, 1, 1, 1]
+    before = stage_counts()
+    await checkpoint(Stores(behind=5)).commit(TP, [vote_record(13)])  # no dead letter; rewound, no commit
+    assert [n - b for n, b in zip(stage_counts(), before, strict=True)] == [1, 0, 1, 1, 0]
+
+
 async def test_a_vote_outside_the_catalogue_is_dead_lettered_with_the_reason_and_counted_nowhere() -> None:
     """A record written around the front and the gRPC server (both check the catalogue)."""
     stores = Stores()

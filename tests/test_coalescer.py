@@ -96,3 +96,15 @@ async def test_no_more_than_limit_items_wait(limit: int) -> None:
     assert [len(batch) for batch in send.batches] == [limit] * 5
     send.hold.set()
     await asyncio.gather(*callers)
+
+
+async def test_each_item_is_told_how_long_it_waited_for_its_call() -> None:
+    send, waits = Recorder(), list[float]()
+    coalescer = Coalescer(send, 0.01, limit=500, waited=waits.append)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.gather(coalescer.submit(1), coalescer.submit(2))
+    elapsed = loop.time() - started
+    assert send.batches == [[1, 2]]
+    assert len(waits) == 2
+    assert all(0.005 < wait <= elapsed + 0.001 for wait in waits)  # about the window: timers may fire early

@@ -27,6 +27,7 @@ from votemon.catalogue import Catalogue
 from votemon.kafka import Record, ReliableProducer
 from votemon.runtime import configure_logging, ops_app, serve_app, stop_event
 from votemon.settings import Settings
+from votemon.stages import Stages
 from votemon.store import PartitionBatch
 from votemon.store.tally import Tally, redis_client
 from votemon.store.vote_log import VoteLog, mongo_client
@@ -46,6 +47,12 @@ FRESHNESS_SECONDS = Histogram(
     "votes_freshness_seconds",
     "From a vote's acceptance to its count in Redis",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+STAGES = Stages(
+    "consumer",
+    "The consumer's stages: poll_wait per poll that returned records; decode, dead_letters (when there "
+    "are some), log_insert, count (with the offset) and commit (Kafka's, for lag) per partition batch",
+    ("poll_wait", "decode", "dead_letters", "log_insert", "count", "commit"),
 )
 
 REWINDS = Counter("votes_consumer_rewinds_total", "Seeks back to the offset stored in Redis")
@@ -175,14 +182,21 @@ class Checkpoint:
         A crash between two steps replays the partition from Redis' offset: the log's `_id` and
         the script's offset and id checks make that replay a no-op.
         """
+        started = time.perf_counter()
         batch, dead = self.decode(tp, records)
+        started = STAGES.since("decode", started)
         if dead:
             topic = self.settings.dead_letter_topic
             await self.retrying("dead-letter", lambda: self.dead_letters.send_all(topic, dead))
             DEAD_LETTERS.inc(len(dead))
+            started = STAGES.since("dead_letters", started)
         await self.log(batch)
-        if await self.count(batch):
+        started = STAGES.since("log_insert", started)
+        counted = await self.count(batch)
+        started = STAGES.since("count", started)
+        if counted:
             await self.offsets.commit(tp, batch.end)
+            STAGES.since("commit", started)
 
     def decode(self, tp: TopicPartition, records: Records) -> tuple[PartitionBatch, list[Record]]:
         """The batch of votes, and the dead letters: each other record, with its reason and source."""
@@ -308,7 +322,10 @@ async def run(settings: Settings, checkpoint_type: type[Checkpoint] = Checkpoint
     logger.info("consuming", topic=settings.votes_topic, group=settings.consumer_group)
     try:
         while not stopping.is_set():
+            started = time.perf_counter()
             polled = await consumer.getmany(timeout_ms=500, max_records=settings.consumer_max_records)
+            if polled:
+                STAGES.since("poll_wait", started)
             await checkpoint.commit_all(polled)
             await checkpoint.retrying("reconcile", offsets.reconcile)
     except* RETRYABLE as errors:

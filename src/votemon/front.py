@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -20,6 +21,7 @@ from votemon.http import error_response, json_response
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
 from votemon.runtime import add_probes, configure_logging, serve_app, stop_event
 from votemon.settings import Settings
+from votemon.stages import Stages
 from votemon.votes import FieldError, InvalidVotesError, parse_votes
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -40,6 +42,12 @@ REQUEST_SECONDS = Histogram(
     "votes_http_request_seconds",
     "Vote request latency, from body read to reply",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+STAGES = Stages(
+    "front",
+    "A vote request's stages: read_parse, admission, reply per request; coalescer_wait per coalesced "
+    "vote; grpc_call per CastBatch call (a coalesced batch is one call)",
+    ("read_parse", "admission", "coalescer_wait", "grpc_call", "reply"),
 )
 
 # The vote service did not confirm the votes, for a reason that a retry (same ids) may get past:
@@ -124,7 +132,8 @@ class VoteGateway:
         self._tokens = IntegratorTokens(settings.integrator_tokens)
         self._stub = votes_pb2_grpc.VoteServiceStub(channel)
         window = settings.coalesce_window_ms / 1000
-        self._coalescer = Coalescer(self._send, window, settings.coalesce_max_votes)
+        waited = functools.partial(STAGES.observe, "coalescer_wait")
+        self._coalescer = Coalescer(self._send, window, settings.coalesce_max_votes, waited)
         total = Admission(settings.front_max_inflight_votes, VOTES_IN_FLIGHT)
         self.admission = ClientAdmission(total, settings.front_client_max_inflight_votes)
 
@@ -132,26 +141,33 @@ class VoteGateway:
         """The call is all or nothing, so its OK status is the confirmation: the reply's count is not
         needed (and a server of the previous version, met during a rollout, sends none)."""
         request = votes_pb2.CastBatchRequest(votes=votes)
+        started = time.perf_counter()
         await self._stub.CastBatch(request, timeout=self._settings.grpc_deadline_seconds)
+        STAGES.since("grpc_call", started)
 
     async def cast(self, votes: list[votes_pb2.Vote], batched: bool, client: str) -> Response:
         """Sends admitted votes and answers: 202 with their ids, or why not."""
+        started = time.perf_counter()
         ids = [vote.id for vote in votes]
         if self.admission.client_over_share(client, len(votes)):
             return throttled(self._settings)
         if not self.admission.try_admit(client, len(votes)):
             return shed(self._settings)
+        STAGES.since("admission", started)
         try:
             if batched or self._settings.coalesce_window_ms == 0:
                 await self._send(votes)
             else:
                 await self._coalescer.submit(votes[0])
+            answered = time.perf_counter()
         except grpc.aio.AioRpcError as error:
             return cast_failed(self._settings, error, ids)
         finally:
             self.admission.release(client, len(votes))
         VOTES_ACCEPTED.inc(len(votes))
-        return json_response({"accepted": len(votes), "ids": ids}, 202)
+        response = json_response({"accepted": len(votes), "ids": ids}, 202)
+        STAGES.since("reply", answered)
+        return response
 
     async def submit(self) -> Response:
         """POST /grpc and /votes: the votes are validated here, once, and given their ids."""
@@ -173,6 +189,7 @@ class VoteGateway:
             )
         if self.admission.total.full():
             return shed(self._settings)
+        started = time.perf_counter()
         body = await request.get_data(cache=False)
         try:
             document = orjson.loads(body)
@@ -199,7 +216,9 @@ class VoteGateway:
             return invalid_votes_response(unknown)
         forwarded = request.headers.getlist("X-Forwarded-For")
         client = client_address(request.remote_addr or "", forwarded, self._settings.front_trusted_proxy_hops)
-        return await self.cast([vote.to_proto() for vote in parsed], batched, client)
+        votes = [vote.to_proto() for vote in parsed]
+        STAGES.since("read_parse", started)
+        return await self.cast(votes, batched, client)
 
     def _authorized(self) -> bool:
         """The Authorization header holds a bearer token of an integrator."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 import grpc
@@ -17,6 +18,7 @@ from votemon.kafka import Record, ReliableProducer
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
 from votemon.runtime import configure_logging, ops_app, serve_app, stop_event
 from votemon.settings import Settings
+from votemon.stages import Stages
 from votemon.votes import MAX_BATCH, AcceptedVote, proto_errors, utc_now
 
 SERVICE_NAME = "votes.v1.VoteService"
@@ -31,6 +33,12 @@ PRODUCE_SECONDS = Histogram(
     "votes_produce_seconds",
     "Time from taking a request to the broker's acknowledgement of all its votes",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+STAGES = Stages(
+    "grpc",
+    "A CastBatch call's stages, per call: checks (votes, catalogue, admission), enqueue (stamped and "
+    "queued in the producer), linger_ack (the producer's linger and the broker's acks=all answer)",
+    ("checks", "enqueue", "linger_ack"),
 )
 
 
@@ -62,6 +70,7 @@ class VoteService(votes_pb2_grpc.VoteServiceServicer):
     async def _produce(
         self, votes: Sequence[votes_pb2.Vote], context: grpc.aio.ServicerContext[object, object]
     ) -> int:
+        started = time.perf_counter()
         errors = proto_errors(votes) or self._catalogue.errors(votes)
         if errors:
             details = "; ".join(f"votes[{e.index}].{e.field}: {e.message}" for e in errors)
@@ -70,19 +79,22 @@ class VoteService(votes_pb2_grpc.VoteServiceServicer):
             VOTES_REFUSED.inc(len(votes))
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many votes in flight; retry later")
         try:
-            return await self._send(votes, context)
+            return await self._send(votes, context, STAGES.since("checks", started))
         finally:
             self._admission.release(len(votes))
 
     async def _send(
-        self, votes: Sequence[votes_pb2.Vote], context: grpc.aio.ServicerContext[object, object]
+        self,
+        votes: Sequence[votes_pb2.Vote],
+        context: grpc.aio.ServicerContext[object, object],
+        started: float,
     ) -> int:
         now = utc_now()
         accepted = [AcceptedVote.from_proto(vote, now) for vote in votes]
         with PRODUCE_SECONDS.time():
             try:
                 records: list[Record] = [(vote.kafka_key(), vote.kafka_value(), []) for vote in accepted]
-                await asyncio.wait_for(
+                queued = await asyncio.wait_for(
                     self._producer.send_all(self._settings.votes_topic, records),
                     timeout=self._settings.produce_timeout_seconds,
                 )
@@ -92,6 +104,8 @@ class VoteService(votes_pb2_grpc.VoteServiceServicer):
                 await context.abort(
                     grpc.StatusCode.UNAVAILABLE, "the Kafka broker did not acknowledge the votes"
                 )
+        STAGES.observe("enqueue", queued - started)
+        STAGES.since("linger_ack", queued)
         PRODUCED.inc(len(accepted))
         return len(accepted)
 

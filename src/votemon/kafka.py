@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Sequence
 
 import structlog
@@ -88,14 +89,16 @@ class ReliableProducer:
     async def start(self) -> None:
         await self._current()
 
-    async def send_all(self, topic: str, records: Sequence[Record]) -> None:
-        """Queue every record, then wait for all acks; raises the first delivery error."""
+    async def send_all(self, topic: str, records: Sequence[Record]) -> float:
+        """Queue every record, then wait for all acks; raises the first delivery error. Returns when
+        the last record was queued (time.perf_counter): what came after was linger and acks."""
         producer = await self._current()
         try:
             deliveries = [
                 await producer.send(topic, value=value, key=key, headers=headers)
                 for key, value, headers in records
             ]
+            queued = time.perf_counter()
             for delivery in deliveries:
                 delivery.add_done_callback(_retrieve)
             # asyncio.wait, not gather: a caller's timeout must not cancel deliveries already queued.
@@ -105,6 +108,7 @@ class ReliableProducer:
         except FATAL_PRODUCER_ERRORS:
             await self._replace(producer)
             raise
+        return queued
 
     async def stop(self) -> None:
         async with self._lock:
