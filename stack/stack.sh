@@ -61,10 +61,34 @@ install_redis() {
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
 }
 
+redis_users=$root/base/redis/users.acl
+
+redis_users_conf() { # the users of base/redis/users.acl as redis.conf lines; passwords made once, under .local
+  local dir=$state/redis/users name
+  mkdir -p "$dir" && chmod 700 "$dir"
+  for name in $(awk '$1 == "user" {print $2}' "$redis_users"); do
+    [[ -s $dir/$name ]] || (umask 077 && openssl rand -hex 16 >"$dir/$name")
+  done
+  (umask 077 && sh "$root/base/redis/render-users.sh" "$redis_users" "$dir" >"$state/redis/users.conf")
+}
+
+apply_redis_users() { # to a Redis started before them (an earlier stack): ACL SETUSER is idempotent
+  local words reply
+  while read -r -a words; do
+    reply=$(REDISCLI_AUTH=${REDIS_PASSWORD:-} redis-cli -h "$host" -p "$REDIS_PORT" ACL SETUSER "${words[1]}" reset "${words[@]:2}")
+    [[ $reply == OK ]] || die "redis: ACL SETUSER ${words[1]} answered: $reply"
+  done <"$state/redis/users.conf"
+}
+
 up_redis() {
-  if running redis; then say "redis already running on $host:$REDIS_PORT"; return; fi
-  claim_port redis "$REDIS_PORT"
   mkdir -p "$state/redis"
+  redis_users_conf
+  if running redis; then
+    say "redis already running on $host:$REDIS_PORT; setting its users"
+    apply_redis_users
+    return
+  fi
+  claim_port redis "$REDIS_PORT"
   say "starting redis on $host:$REDIS_PORT"
   # The counters and the consumer's offsets persist together: by default in an append-only file
   # fsynced every second; REDIS_PERSISTENCE=snapshot keeps only RDB snapshots (saved on shutdown
@@ -74,7 +98,8 @@ up_redis() {
   # A password (REDIS_PASSWORD, as the services read it) when one is set: the pods' instance has one.
   local auth=()
   if [[ -n ${REDIS_PASSWORD:-} ]]; then auth=(--requirepass "$REDIS_PASSWORD"); fi
-  start redis redis-server --bind "$host" --port "$REDIS_PORT" --dir "$state/redis" \
+  # The users (consumer, results, grafana) from the config file, in place before any client connects.
+  start redis redis-server "$state/redis/users.conf" --bind "$host" --port "$REDIS_PORT" --dir "$state/redis" \
     "${persistence[@]}" "${auth[@]}" --daemonize no
 }
 
