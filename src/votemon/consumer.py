@@ -282,7 +282,7 @@ async def housekeeping(tally: Tally, stopping: asyncio.Event) -> None:
 async def run(settings: Settings, checkpoint_type: type[Checkpoint] = Checkpoint) -> None:
     logger = configure_logging(settings, "consumer")
     stopping = stop_event()
-    redis = redis_client(settings)
+    redis = redis_client(settings, "consumer")
     mongo = mongo_client(settings)
     tally = Tally(redis, settings)
     vote_log = VoteLog(mongo, settings)

@@ -181,7 +181,7 @@ def add_page(app: Quart) -> None:
 async def run(settings: Settings) -> None:
     log = configure_logging(settings, "results")
     stopping = stop_event()
-    redis = redis_client(settings)
+    redis = redis_client(settings, "results")
     tally = Tally(redis, settings)
     broadcaster = broadcaster_for(tally, settings)
     app = create_app(tally, broadcaster, settings.votemon_version)

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_password: SecretStr | None = None
+    # The Redis users' passwords, one file per user named after it (base/redis/users.acl): consumer
+    # and results log in as their own user when set (in Kubernetes, each mounts only its own Secret
+    # here); unset, as the default user with redis_password.
+    redis_users_dir: Path | None = None
     mongo_uri: str = "mongodb://127.0.0.1:27017/"
     mongo_username: str | None = None
     mongo_password: SecretStr | None = None

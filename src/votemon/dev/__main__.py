@@ -23,7 +23,7 @@ import psutil
 
 from votemon.dev.eventually import eventually
 from votemon.dev.health import naming_what_is_down, service_answers, stack_addresses, what_is_down
-from votemon.dev.processes import LOGS, TIMEOUT, start_services
+from votemon.dev.processes import LOGS, TIMEOUT, local_settings, start_services
 from votemon.dev.reset import reset
 from votemon.dev.supervisor import Supervisor, read_record, record_path, same_process
 from votemon.runtime import configure_logging
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     parser = argparse.ArgumentParser(prog="python -m votemon.dev", description=__doc__)
     parser.add_argument("command", choices=list(commands))
-    commands[parser.parse_args(argv).command](Settings())
+    commands[parser.parse_args(argv).command](local_settings())
 
 
 if __name__ == "__main__":

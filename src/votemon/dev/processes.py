@@ -35,6 +35,22 @@ TEST_BAND_PREFIX = "test: "
 VOTEMON = Path(sys.executable).with_name("votemon")
 TIMEOUT = 60.0  # to become ready, and to exit after the stop signal
 
+
+def stack_redis_users(stack_dir: Path | None = None) -> Path:
+    """Where stack/stack.sh keeps the passwords of the Redis users it creates (base/redis/users.acl),
+    under its STACK_DIR (default .local)."""
+    return (stack_dir or Path(os.environ.get("STACK_DIR", ROOT / ".local"))) / "redis" / "users"
+
+
+def local_settings() -> Settings:
+    """The settings of the environment, the services logging in to the local stack's Redis as their own
+    users unless REDIS_USERS_DIR names other password files."""
+    settings = Settings()
+    if settings.redis_users_dir is None:
+        return settings.model_copy(update={"redis_users_dir": stack_redis_users()})
+    return settings
+
+
 EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
 _handed_out: set[int] = set()
 
@@ -82,6 +98,7 @@ def isolated_settings(**overrides: object) -> Settings:
         "dead_letter_topic": f"votes-dead-letter-test-{run}",
         "consumer_group": f"vote-counter-test-{run}",
         "mongo_database": f"votes_test_{run}",
+        "redis_users_dir": stack_redis_users(),
         **{spec.probe_bind: f"127.0.0.1:{free_port()}" for spec in SERVICE.values()},
         "grpc_bind": f"127.0.0.1:{free_port()}",
         "grpc_deadline_seconds": 3.0,

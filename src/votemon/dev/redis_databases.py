@@ -18,6 +18,7 @@ class RedisDatabase(enum.IntEnum):
     BENCH_FLOORS = 2  # `make bench`: the libraries' floors (bench.floors)
     BENCH_RESULTS_SCALE = 3  # `make bench`: bench.results_scale's seeded store
     BENCH_STREAM = 4  # bench.stream: the stream's cost against the number of viewers
+    TEST_REDIS_USERS = 9  # tests/test_redis_users.py: what each service's Redis user may do
     TEST_BOUNDS_SMALL = 10  # tests/test_bounds.py: a store at its memory limit
     TEST_LARGE_STORE = 11  # the tests' `large_store` fixture
     TEST_BOUNDS = 12  # tests/test_bounds.py: the dedup window's bounds

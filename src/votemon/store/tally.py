@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from votemon.settings import Settings
 from votemon.store import PartitionBatch
@@ -82,10 +83,15 @@ class Counted:
     rewind_to: int | None
 
 
-def redis_client(settings: Settings) -> Redis:
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+def redis_client(settings: Settings, user: str | None = None) -> Redis:
+    """A client as Redis user `user` (base/redis/users.acl), its password read from the file of that
+    name in settings.redis_users_dir; without a user or that directory, as the default user."""
+    username, password = None, settings.redis_password.get_secret_value() if settings.redis_password else None
+    if user is not None and settings.redis_users_dir is not None:
+        username, password = user, (settings.redis_users_dir / user).read_text().strip()
     return Redis.from_url(
         settings.redis_url,
+        username=username,
         password=password,
         decode_responses=True,
         socket_timeout=5,
@@ -242,10 +248,15 @@ class Tally:
     async def snapshot(self, logs: int, seconds: int) -> Snapshot:
         """The totals, the newest `logs` votes and the last `seconds` of rate, in one script (one
         command, atomic), the window ending at Redis' current second."""
-        top = self._settings.totals_top
-        reply = await self._snapshot(
-            keys=[TOTAL, BAND_RANKING, ALBUM_RANKING, LATEST, PER_SECOND], args=[top, logs, seconds]
-        )
+        keys = (TOTAL, BAND_RANKING, ALBUM_RANKING, LATEST, PER_SECOND)
+        keys_and_args = (*keys, self._settings.totals_top, logs, seconds)
+        # EVALSHA_RO: the results user may read only (base/redis/users.acl), and EVALSHA declares
+        # its keys written. A Redis that does not hold the script yet (a restart) gets it once.
+        try:
+            reply = await self._redis.evalsha_ro(self._snapshot.sha, len(keys), *keys_and_args)
+        except NoScriptError:
+            await self._redis.script_load(_SNAPSHOT)
+            reply = await self._redis.evalsha_ro(self._snapshot.sha, len(keys), *keys_and_args)
         now_s, now_us, total, bands, albums, latest, counts, first = reply
         return Snapshot(
             now_ms=int(now_s) * 1000 + int(now_us) // 1000,
