@@ -504,7 +504,7 @@ def manifest(settings: Settings, plan: Plan, started: float, tools: dict[str, st
             "loadavg_end": os.getloadavg(),
         },
         "plan": asdict(plan),
-        "settings": settings.model_dump(mode="json", exclude={"redis_password", "mongo_password"}),
+        "settings": settings.model_dump(mode="json", exclude={"redis_password"}),
     }
 
 

@@ -273,7 +273,7 @@ password() { # name: a password generated once for this cluster (32 hex characte
 
 data_secrets() {
   # What the External Secrets Operator does on a real cluster (overlays/dev/data/secrets.yaml): the
-  # redis-auth and mongodb-auth Secrets, generated once. No operator runs here; the same passwords
+  # redis-auth, redis-<user> and mongodb-auth Secrets, generated once. No operator runs here; the same passwords
   # are the data stores' own, so a Secret deleted with its namespace comes back with them.
   kubectl get namespace "$namespace" >/dev/null 2>&1 || kubectl create namespace "$namespace" >/dev/null
   kubectl -n "$namespace" get secret redis-auth >/dev/null 2>&1 ||
@@ -281,6 +281,17 @@ data_secrets() {
   kubectl -n "$namespace" get secret mongodb-auth >/dev/null 2>&1 ||
     kubectl -n "$namespace" create secret generic mongodb-auth --from-literal=username="$mongo_user" \
       --from-literal=password="$(password mongodb)" >/dev/null
+  # A Secret redis-<user> per user of base/redis/users.acl, with the password the stack's Redis gets
+  # for it (stack/stack.sh reads it from its STACK_DIR, $data, and makes only those missing).
+  local keyword user users=$data/redis/users
+  mkdir -p "$users" && chmod 700 "$users"
+  while read -r keyword user _; do
+    [[ $keyword == user ]] || continue
+    [[ -s $users/$user ]] || (umask 077 && password "redis-$user" >"$users/$user")
+    kubectl -n "$namespace" get secret "redis-$user" >/dev/null 2>&1 </dev/null ||
+      kubectl -n "$namespace" create secret generic "redis-$user" \
+        --from-literal=password="$(cat "$users/$user")" >/dev/null </dev/null
+  done <"$root/base/redis/users.acl"
 }
 
 data_stack() { # stack/stack.sh's Kafka and Redis on the node's address, Redis with the Secret's password

@@ -47,8 +47,9 @@ RESULTS_HOST=${RESULTS_HOST:-results.so1-p2.example.org}
 CLUSTER=so1-p2
 RESULTS_SA="so1-p2-results@$PROJECT.iam.gserviceaccount.com"
 IMAGE="$REGION-docker.pkg.dev/$PROJECT/$AR_REPO/votemon:bootstrap"
-# The only secret the results service reads: it never opens MongoDB, so it gets no Mongo credential.
-RESULTS_SECRETS=(so1-p2-redis-password)
+# The only secret the results service reads, its read-only Redis user's password: it never opens
+# MongoDB, so it gets no Mongo credential.
+RESULTS_SECRETS=(so1-p2-redis-results-password)
 RESULTS_SERVICE=votemon-results
 # CI's identities: one service account per workflow, each trusted only for its own workflow file on
 # main (the deploy also only in the `production` environment, whose reviewers approve it).

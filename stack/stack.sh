@@ -64,11 +64,12 @@ install_redis() {
 redis_users=$root/base/redis/users.acl
 
 redis_users_conf() { # the users of base/redis/users.acl as redis.conf lines; passwords made once, under .local
-  local dir=$state/redis/users name
+  local dir=$state/redis/users keyword name
   mkdir -p "$dir" && chmod 700 "$dir"
-  for name in $(awk '$1 == "user" {print $2}' "$redis_users"); do
-    [[ -s $dir/$name ]] || (umask 077 && openssl rand -hex 16 >"$dir/$name")
-  done
+  while read -r keyword name _; do
+    [[ $keyword == user && ! -s $dir/$name ]] || continue
+    (umask 077 && openssl rand -hex 16 >"$dir/$name")
+  done <"$redis_users"
   (umask 077 && sh "$root/base/redis/render-users.sh" "$redis_users" "$dir" >"$state/redis/users.conf")
 }
 

@@ -133,16 +133,21 @@ def test_a_stream_ends_itself_before_the_request_timeout_cuts_it(name: str, serv
 
 
 @per_service
-def test_no_secret_value_is_inline(name: str, service: dict[str, Any]) -> None:
+def test_credentials_are_files_of_a_secret_volume(name: str, service: dict[str, Any]) -> None:
     env = {item["name"]: item for item in container(service)["env"]}
-    assert "REDIS_PASSWORD" in env, f"{name}: REDIS_PASSWORD missing"
-    for variable, item in env.items():
-        if SECRET_NAME.search(variable):
-            assert "value" not in item, f"{name}: {variable} has an inline value"
-            ref = item["valueFrom"]["secretKeyRef"]
-            assert ref["name"] and (ref["key"] == "latest" or ref["key"].isdigit()), ref
+    secret_env = [
+        variable for variable, item in env.items() if SECRET_NAME.search(variable) or "valueFrom" in item
+    ]
+    assert not secret_env, f"{name}: credentials in the environment: {secret_env}"
+    settings = settings_of(service)
+    volumes = {
+        v["name"]: v["secret"] for v in service["spec"]["template"]["spec"]["volumes"] if "secret" in v
+    }
+    mounts = {m["mountPath"]: m["name"] for m in container(service)["volumeMounts"]}
+    secret = volumes[mounts[str(settings.redis_users_dir)]]
+    assert secret["items"] == [{"key": "latest", "path": "results"}], "its own Redis user's password, only"
     text = (ROOT / "cloudrun" / name).read_text()
-    assert not re.search(r"(?i)(password|secret|token)\s*[:=]\s*['\"]?[^\s'\"{$]{6,}", text)
+    assert not re.search(r"(?i)(password|secret|token)[ \t]*[:=][ \t]*['\"]?[^\s'\"{$]{6,}", text)
 
 
 def test_detect_secrets_finds_nothing() -> None:

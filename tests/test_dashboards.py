@@ -12,14 +12,18 @@ from __future__ import annotations
 import collections
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from votemon.dev.eventually import eventually
 from votemon.dev.pipeline import Pipeline, unique_band, vote
 from votemon.dev.processes import ROOT
+from votemon.store.tally import redis_login
 
 DASHBOARDS = sorted((ROOT / "base" / "grafana" / "dashboards").glob("*.json"))
 Frame = dict[str, list[Any]]
@@ -176,14 +180,29 @@ def test_there_are_dashboards_with_redis_and_prometheus_panels() -> None:
     all_targets("redis-datasource"),
     ids=lambda v: v if isinstance(v, str) else "",
 )
+@pytest.fixture(scope="module")
+def as_grafana(pipeline: Pipeline) -> Iterator[redis.Redis]:
+    """Redis as the user Grafana's datasource logs in as: its read-only user of base/redis/users.acl."""
+    provisioned = yaml.safe_load((ROOT / "base/grafana/provisioning/datasources.yaml").read_text())
+    (datasource,) = [d for d in provisioned["datasources"] if d["type"] == "redis-datasource"]
+    assert datasource["jsonData"]["acl"] is True
+    username, password = redis_login(pipeline.settings, datasource["jsonData"]["user"])
+    client = redis.Redis.from_url(
+        pipeline.settings.redis_url, username=username, password=password, decode_responses=True
+    )
+    yield client
+    client.close()
+
+
 def test_redis_panel_shows_the_known_totals(
     pipeline: Pipeline,
+    as_grafana: redis.Redis,
     known_load: dict[str, dict[str, int]],
     title: str,
     panel: dict[str, Any],
     target: dict[str, Any],
 ) -> None:
-    frame = panel_frame(pipeline.redis, panel, target)
+    frame = panel_frame(as_grafana, panel, target)
     key = target["keyName"]
     expected = settled_log_counts(pipeline)
     assert key in expected, f"{title}: {key} is not one of the counters' keys"

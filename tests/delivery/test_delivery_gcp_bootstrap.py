@@ -39,11 +39,8 @@ def test_gcp_commands_create_what_the_manifests_use() -> None:
         for doc in yaml.safe_load_all((REPO / "overlays/gke/data/internal-lb.yaml").read_text())
         if doc["kind"] == "Service"
     }
-    secrets = {
-        env["valueFrom"]["secretKeyRef"]["name"]
-        for env in template["spec"]["containers"][0]["env"]
-        if "valueFrom" in env
-    }
+    secrets = {volume["secret"]["secretName"] for volume in template["spec"]["volumes"] if "secret" in volume}
+    assert secrets
     account = template["spec"]["serviceAccountName"].split("@")[0]
 
     def one(pattern: str) -> str:

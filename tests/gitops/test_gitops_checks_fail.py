@@ -497,6 +497,24 @@ RUNTIME_CASES: list[tuple[str, Callable[[list[tree.Obj]], list[str]], Mutation, 
         "Deployment/grpc-server: gets Secret/mongodb-auth",
     ),
     (
+        "credentials results mongodb",
+        checks.check_credentials,
+        add_secret_env("results", "mongodb-auth"),
+        "Deployment/results: gets Secret/mongodb-auth",
+    ),
+    (
+        "credentials results consumer's redis user",
+        checks.check_credentials,
+        add_secret_env("results", "redis-consumer"),
+        "Deployment/results: gets Secret/redis-consumer",
+    ),
+    (
+        "credentials in the environment",
+        checks.check_credentials,
+        add_secret_env("consumer", "redis-consumer"),
+        "Deployment/consumer/votemon: Secret/redis-consumer in environment variable X_PASSWORD",
+    ),
+    (
         "spread",
         checks.check_spread,
         set_in(

@@ -56,7 +56,9 @@ def test_no_secret_is_committed() -> None:
     for config in (o for o in objs if o["kind"] == "ConfigMap"):
         for key, value in config.get("data", {}).items():
             assert "PASSWORD" not in key.upper(), f"{tree.name_of(config)}: {key}"
-            assert "password:" not in value.replace("password: $REDIS_PASSWORD", ""), tree.name_of(config)
+            assert "password:" not in value.replace(
+                "password: $__file{/etc/grafana/redis-user/password}", ""
+            ), tree.name_of(config)
 
 
 def test_kubernetes_version_is_one_kubernetes_validate_ships() -> None:

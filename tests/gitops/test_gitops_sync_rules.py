@@ -32,7 +32,10 @@ def test_a_reference_to_a_later_application_fails(tmp_path: Path) -> None:
     data = tmp_path / "apps" / "base" / "data.yaml"
     data.write_text(data.read_text().replace('sync-wave: "1"', 'sync-wave: "3"'))
     errors = checks.check_application_waves("dev", tmp_path)
-    assert any("references Secret/redis-auth, synced later (wave 3)" in e for e in errors), errors
+    assert any(
+        "Deployment/results (wave 2) references Secret/redis-results, synced later (wave 3)" in e
+        for e in errors
+    ), errors
 
 
 def test_an_empty_network_policy_list_fails() -> None:

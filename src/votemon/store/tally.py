@@ -83,12 +83,18 @@ class Counted:
     rewind_to: int | None
 
 
-def redis_client(settings: Settings, user: str | None = None) -> Redis:
-    """A client as Redis user `user` (base/redis/users.acl), its password read from the file of that
-    name in settings.redis_users_dir; without a user or that directory, as the default user."""
-    username, password = None, settings.redis_password.get_secret_value() if settings.redis_password else None
+def redis_login(settings: Settings, user: str | None = None) -> tuple[str | None, str | None]:
+    """(username, password) of Redis user `user` (base/redis/users.acl), the password read from the
+    file of that name in settings.redis_users_dir; without a user or that directory, the default
+    user's (redis_password)."""
     if user is not None and settings.redis_users_dir is not None:
-        username, password = user, (settings.redis_users_dir / user).read_text().strip()
+        return user, (settings.redis_users_dir / user).read_text().strip()
+    return None, settings.redis_password.get_secret_value() if settings.redis_password else None
+
+
+def redis_client(settings: Settings, user: str | None = None) -> Redis:
+    """A client of Redis as `user` (redis_login)."""
+    username, password = redis_login(settings, user)
     return Redis.from_url(
         settings.redis_url,
         username=username,

@@ -23,10 +23,14 @@ LOGS = "logs"
 
 
 def mongo_client(settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
-    password = settings.mongo_password.get_secret_value() if settings.mongo_password else None
+    username = password = None
+    if settings.mongo_credentials_dir is not None:
+        username, password = (
+            (settings.mongo_credentials_dir / f).read_text().strip() for f in ("username", "password")
+        )
     return AsyncMongoClient(
         settings.mongo_uri,
-        username=settings.mongo_username,
+        username=username,
         password=password,
         serverSelectionTimeoutMS=5000,
         tz_aware=True,

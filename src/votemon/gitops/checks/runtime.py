@@ -20,8 +20,17 @@ from votemon.gitops.tree import (
     name_of,
 )
 
-CREDENTIAL_CONSUMERS = {"consumer", "results"}
-CREDENTIAL_SECRETS = {"redis-auth", "mongodb-auth"}
+# Each workload's datastore credentials: one Redis user each (base/redis/users.acl), MongoDB's for
+# the consumer only (results reads Redis alone); the data stores hold them all.
+DATASTORE_CREDENTIALS = {
+    "consumer": {"redis-consumer", "mongodb-auth"},
+    "results": {"redis-results"},
+    "grafana": {"redis-grafana"},
+    "redis": {"redis-auth", "redis-consumer", "redis-results", "redis-grafana"},
+    "mongodb": {"mongodb-auth"},
+}
+DATASTORE_SECRETS = set().union(*DATASTORE_CREDENTIALS.values())
+DATA_STORES = {"redis", "mongodb"}  # their images read a password from the environment (REDISCLI_AUTH...)
 # Where pods resolve names: kube-dns pods, Cloud DNS for GKE (the metadata server) and NodeLocal
 # DNSCache (a link-local address on every node, default on Autopilot and recent Standard clusters).
 DNS_LINK_LOCAL = {"169.254.169.254": "Cloud DNS", "169.254.20.10": "NodeLocal DNSCache"}
@@ -173,14 +182,26 @@ def check_config_rollout(objs: list[Obj]) -> list[str]:
 
 
 def check_credentials(objs: list[Obj]) -> list[str]:
-    """Datastore credentials reach only the services that use them (consumer and results)."""
-    return [
-        f"{name_of(workload)}: gets Secret/{ref}, which it does not use"
-        for workload, template in service_pods(objs)
-        if workload["metadata"]["name"] not in CREDENTIAL_CONSUMERS
-        for kind, ref in pod_references(template["spec"])
-        if kind == "Secret" and ref in CREDENTIAL_SECRETS
-    ]
+    """Each workload gets only its own datastore credentials (front and grpc-server none, results no
+    MongoDB's), and the clients read them as files of a mounted Secret, never from the environment."""
+    errors: list[str] = []
+    for workload, template in pod_templates(objs):
+        name, pod = workload["metadata"]["name"], template["spec"]
+        errors.extend(
+            f"{name_of(workload)}: gets Secret/{ref}, which it does not use"
+            for kind, ref in pod_references(pod)
+            if kind == "Secret" and ref in DATASTORE_SECRETS - DATASTORE_CREDENTIALS.get(name, set())
+        )
+        if name in DATA_STORES:
+            continue
+        errors.extend(
+            f"{name_of(workload)}/{container['name']}: Secret/{secret} in environment variable "
+            f"{env['name']}, not a mounted file"
+            for container in pod.get("initContainers", []) + pod["containers"]
+            for env in container.get("env", [])
+            if (secret := env.get("valueFrom", {}).get("secretKeyRef", {}).get("name")) in DATASTORE_SECRETS
+        )
+    return errors
 
 
 def check_spread(objs: list[Obj]) -> list[str]:
