@@ -175,11 +175,6 @@ def test_there_are_dashboards_with_redis_and_prometheus_panels() -> None:
     assert all_targets("prometheus")
 
 
-@pytest.mark.parametrize(
-    ("title", "panel", "target"),
-    all_targets("redis-datasource"),
-    ids=lambda v: v if isinstance(v, str) else "",
-)
 @pytest.fixture(scope="module")
 def as_grafana(pipeline: Pipeline) -> Iterator[redis.Redis]:
     """Redis as the user Grafana's datasource logs in as: its read-only user of base/redis/users.acl."""
@@ -194,6 +189,11 @@ def as_grafana(pipeline: Pipeline) -> Iterator[redis.Redis]:
     client.close()
 
 
+@pytest.mark.parametrize(
+    ("title", "panel", "target"),
+    all_targets("redis-datasource"),
+    ids=lambda v: v if isinstance(v, str) else "",
+)
 def test_redis_panel_shows_the_known_totals(
     pipeline: Pipeline,
     as_grafana: redis.Redis,
