@@ -162,6 +162,37 @@ def test_redis_and_mongodb_require_authentication() -> None:
         assert "@" not in config["REDIS_URL"] and "@" not in config["MONGO_URI"]
 
 
+def test_each_datastore_client_logs_in_as_its_own_user() -> None:
+    """Redis gets every user of base/redis/users.acl, each password from its own Secret; the consumer
+    reads MongoDB's credentials from files, in gke those of its readWrite user on `votes`, which
+    MongoDB creates when it initialises (mongodb-consumer-user.js); dev's FerretDB has no roles."""
+    acl = (REPO / "base" / "redis" / "users.acl").read_text().splitlines()
+    users = [line.split()[1] for line in acl if line.startswith("user ")]
+    assert users == ["consumer", "results", "grafana"]
+    for env in tree.ENVS:
+        objs = tree.env_objects(env)
+        (script,) = container(objs, "StatefulSet", "redis")["args"]
+        assert "render-users.sh /etc/redis-users/users.acl /etc/redis-user-passwords" in script
+        volumes = find(objs, "StatefulSet", "redis")["spec"]["template"]["spec"]["volumes"]
+        (projected,) = [v["projected"]["sources"] for v in volumes if v["name"] == "redis-user-passwords"]
+        files = {
+            item["path"]: source["secret"]["name"]
+            for source in projected
+            for item in source["secret"]["items"]
+        }
+        assert files == {user: f"redis-{user}" for user in users}
+        consumer = find(objs, "Deployment", "consumer")["spec"]["template"]["spec"]
+        (mongo,) = [v["secret"] for v in consumer["volumes"] if v["name"] == "mongodb-credentials"]
+        assert mongo["secretName"] == {"dev": "mongodb-auth", "gke": "mongodb-consumer"}[env], env
+        assert {item["path"] for item in mongo["items"]} == {"username", "password"}
+    gke = tree.env_objects("gke")
+    initdb = find(gke, "ConfigMap", "mongodb-initdb")["data"]["mongodb-consumer-user.js"]
+    assert 'roles: [{ role: "readWrite", db: "votes" }]' in initdb
+    assert "MONGO_DATABASE" not in find(gke, "ConfigMap", "votemon-config")["data"], "the database is votes"
+    mounts = container(gke, "StatefulSet", "mongodb")["volumeMounts"]
+    assert {"mountPath": "/docker-entrypoint-initdb.d", "name": "initdb", "readOnly": True} in mounts
+
+
 def test_no_automatic_sync_of_the_pipeline_during_the_scheduled_load_test() -> None:
     """A real GKE cluster's project denies automatic syncs of data and pipeline over the loadtest workflow's
     cron time and an hour after it (GitHub starts scheduled runs late); manual syncs still pass; the

@@ -21,13 +21,14 @@ from votemon.gitops.tree import (
 )
 
 # Each workload's datastore credentials: one Redis user each (base/redis/users.acl), MongoDB's for
-# the consumer only (results reads Redis alone); the data stores hold them all.
+# the consumer only (results reads Redis alone; gke: its readWrite user, mongodb-consumer); the data
+# stores hold them all.
 DATASTORE_CREDENTIALS = {
-    "consumer": {"redis-consumer", "mongodb-auth"},
+    "consumer": {"redis-consumer", "mongodb-auth", "mongodb-consumer"},
     "results": {"redis-results"},
     "grafana": {"redis-grafana"},
     "redis": {"redis-auth", "redis-consumer", "redis-results", "redis-grafana"},
-    "mongodb": {"mongodb-auth"},
+    "mongodb": {"mongodb-auth", "mongodb-consumer"},
 }
 DATASTORE_SECRETS = set().union(*DATASTORE_CREDENTIALS.values())
 DATA_STORES = {"redis", "mongodb"}  # their images read a password from the environment (REDISCLI_AUTH...)
