@@ -3,13 +3,15 @@
 # kube-proxy (iptables) built from the control plane's own Kubernetes source (cluster/build.sh node).
 # The four votemon Deployments run on it, from the image built from the Dockerfile (cluster/image.sh);
 # a CoreDNS serves the cluster's names to its pods; and the data stores they use are a second instance
-# of the local stack (Kafka; Redis with the redis-auth password; FerretDB with the mongodb-auth user)
+# of the local stack (Kafka; Redis with the redis-auth password and the users of base/redis/users.acl;
+# FerretDB with the mongodb-auth user)
 # on the node's bridge address.
 #   cluster/node.sh up               build and start what is missing, wait until the node is Ready
 #   cluster/node.sh down             stop it all, its containers, and undo its network changes
 #   cluster/node.sh apiserver-flags  the API server's flags to reach kubelets (its client certificate)
-#   cluster/node.sh secrets          the redis-auth and mongodb-auth Secrets, if missing (after a namespace
-#                                    was deleted: another environment's bootstrap deletes it)
+#   cluster/node.sh secrets          the datastore Secrets (redis-auth, redis-<user>, mongodb-auth), if
+#                                    missing (after a namespace was deleted: another environment's
+#                                    bootstrap deletes it)
 #   cluster/node.sh import NAME      import what cluster/image.sh built since, and print NAME as name@digest
 #                                    (what the images workflow's bump writes), resolvable on the node
 # State (containerd, kubelet, CNI, the data stores) lives under .local/cluster/node and .local/cluster/data.
@@ -273,8 +275,8 @@ password() { # name: a password generated once for this cluster (32 hex characte
 
 data_secrets() {
   # What the External Secrets Operator does on a real cluster (overlays/dev/data/secrets.yaml): the
-  # redis-auth, redis-<user> and mongodb-auth Secrets, generated once. No operator runs here; the same passwords
-  # are the data stores' own, so a Secret deleted with its namespace comes back with them.
+  # redis-auth, redis-<user> and mongodb-auth Secrets, generated once. No operator runs here; the
+  # same passwords are the data stores' own, so a Secret deleted with its namespace comes back with them.
   kubectl get namespace "$namespace" >/dev/null 2>&1 || kubectl create namespace "$namespace" >/dev/null
   kubectl -n "$namespace" get secret redis-auth >/dev/null 2>&1 ||
     kubectl -n "$namespace" create secret generic redis-auth --from-literal=password="$(password redis)" >/dev/null
