@@ -33,8 +33,9 @@ class Settings(BaseSettings):
     # here); unset, as the default user with redis_password.
     redis_users_dir: Path | None = None
     mongo_uri: str = "mongodb://127.0.0.1:27017/"
-    # MongoDB's credentials: the files `username` and `password` here (in Kubernetes, Secret
-    # mongodb-auth mounted into the consumer only); unset, no authentication (the local FerretDB).
+    # MongoDB's credentials: the files `username` and `password` here (in Kubernetes, the consumer's
+    # mounted Secret: mongodb-consumer in gke, mongodb-auth in dev); unset, no authentication (the
+    # local FerretDB).
     mongo_credentials_dir: Path | None = None
     mongo_database: str = "votes"
 
