@@ -74,9 +74,10 @@ redis_users_conf() { # the users of base/redis/users.acl as redis.conf lines; pa
 }
 
 apply_redis_users() { # to a Redis started before them (an earlier stack): ACL SETUSER is idempotent
-  local words reply
+  local words reply auth=()
+  if [[ -n ${REDIS_PASSWORD:-} ]]; then auth=(REDISCLI_AUTH="$REDIS_PASSWORD"); fi
   while read -r -a words; do
-    reply=$(REDISCLI_AUTH=${REDIS_PASSWORD:-} redis-cli -h "$host" -p "$REDIS_PORT" ACL SETUSER "${words[1]}" reset "${words[@]:2}")
+    reply=$(env "${auth[@]}" redis-cli -h "$host" -p "$REDIS_PORT" ACL SETUSER "${words[1]}" reset "${words[@]:2}")
     [[ $reply == OK ]] || die "redis: ACL SETUSER ${words[1]} answered: $reply"
   done <"$state/redis/users.conf"
 }
