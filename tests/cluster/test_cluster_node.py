@@ -41,8 +41,20 @@ print(json.dumps({
     "cap_eff": status["CapEff"].strip(), "no_new_privs": status["NoNewPrivs"].strip(),
     "seccomp": status["Seccomp"].strip(), "root": mounts["/"][0], "tmp": mounts["/tmp"][0],
     "env": dict(os.environ),
+    "credentials": {
+        folder: sorted(f for f in os.listdir(folder) if f[0] != "." and open(f"{folder}/{f}").read())
+        for folder in ("/etc/votemon/redis-users", "/etc/votemon/mongodb") if os.path.isdir(folder)
+    },
 }))
 """
+# Each service's datastore credentials, as files it can read: its own Redis user, MongoDB's for the
+# consumer alone (base/*/deployment.yaml); none in the environment.
+CREDENTIALS: dict[str, dict[str, list[str]]] = {
+    "consumer": {"/etc/votemon/redis-users": ["consumer"], "/etc/votemon/mongodb": ["password", "username"]},
+    "results": {"/etc/votemon/redis-users": ["results"]},
+    "front": {},
+    "grpc-server": {},
+}
 
 
 def ready(pod: Obj) -> bool:
@@ -127,6 +139,7 @@ def test_the_services_run_the_image_built_here_as_their_manifests_say(dev: Clust
             assert (inside["root"], inside["tmp"]) == ("ro", "rw"), "read-only root, writable /tmp"
             credentials = {"REDIS_PASSWORD", "MONGO_USERNAME", "MONGO_PASSWORD"} & set(inside["env"])
             assert not credentials, f"{name}: datastore credentials are mounted files, never the environment"
+            assert inside["credentials"] == CREDENTIALS[name], (name, inside["credentials"])
 
 
 def votes_are_counted_once(cluster: Cluster) -> None:
