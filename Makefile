@@ -61,7 +61,7 @@ validate: lint ## the fast loop, no services: lint, unit tests, offline GitOps, 
 	$(PY) -m pytest -ra -m "not stack and not cluster" $(PYTEST_ARGS)
 
 test: stack cluster lint ## every test, against the real Kafka, Redis, FerretDB, control plane and Argo CD
-	$(PY) -m pytest -ra $(PYTEST_ARGS)
+	$(PY) -m pytest -ra --durations=20 $(PYTEST_ARGS)
 
 cluster: install ## the GitOps loop, locally: a real control plane and Argo CD syncing this checkout (first time: ~11 min of builds)
 	cluster/up.sh
