@@ -29,14 +29,4 @@ if [[ ${1:-} == --bench ]]; then
   fi
   ln -sfn "$vegeta_bin/vegeta" .local/bin/vegeta
 fi
-missing=()
-for package in "${debian_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-  echo ">> installing ${missing[*]} from Debian (first run only)"
-  sudo=""
-  [[ $(id -u) == 0 ]] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/debian-install.sh "${debian_packages[@]}"

@@ -31,17 +31,7 @@ running() { # name -> true when our pidfile names a live process, the one it rec
   [[ $(started_at "$pid") == "$start" ]]
 }
 
-debian_install() { # package...: install those that are missing, from Debian
-  local missing=() package sudo=""
-  for package in "$@"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-  done
-  ((${#missing[@]})) || return 0
-  say "installing ${missing[*]} from Debian (first run only)"
-  [[ $(id -u) == 0 ]] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
+debian_install() { "$root/scripts/debian-install.sh" "$@"; } # package...: those missing, from Debian
 
 port_open() { (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null; }
 
