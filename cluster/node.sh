@@ -239,7 +239,7 @@ mode: iptables
 clusterCIDR: $NODE_POD_SUBNET
 healthzBindAddress: 127.0.0.1:$KUBE_PROXY_HEALTHZ_PORT
 metricsBindAddress: 127.0.0.1:$KUBE_PROXY_METRICS_PORT
-# NodePorts only on the node's address: the range holds etcd's ports on 127.0.0.1.
+# NodePorts only on the node's address, never on 127.0.0.1, where the tests' services take ports.
 nodePortAddresses: ["$NODE_ADDRESS/32"]
 iptables: {localhostNodePorts: false}
 # Leave the host's conntrack sysctls as they are.
@@ -283,13 +283,12 @@ data_secrets() {
   kubectl -n "$namespace" get secret mongodb-auth >/dev/null 2>&1 ||
     kubectl -n "$namespace" create secret generic mongodb-auth --from-literal=username="$mongo_user" \
       --from-literal=password="$(password mongodb)" >/dev/null
-  # A Secret redis-<user> per user of base/redis/users.acl, with the password the stack's Redis gets
-  # for it (stack/stack.sh reads it from its STACK_DIR, $data, and makes only those missing).
-  local keyword user users=$data/redis/users
-  mkdir -p "$users" && chmod 700 "$users"
+  # A Secret redis-<user> per user of base/redis/users.acl, with the password the pods' Redis has for
+  # it: the data stack's own (`stack.sh users` makes those missing and says where they are).
+  local keyword user users
+  users=$(data_stack users)
   while read -r keyword user _; do
     [[ $keyword == user ]] || continue
-    [[ -s $users/$user ]] || (umask 077 && password "redis-$user" >"$users/$user")
     kubectl -n "$namespace" get secret "redis-$user" >/dev/null 2>&1 </dev/null ||
       kubectl -n "$namespace" create secret generic "redis-$user" \
         --from-literal=password="$(cat "$users/$user")" >/dev/null </dev/null

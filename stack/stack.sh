@@ -5,6 +5,7 @@
 #   stack/stack.sh stop NAME...  SIGTERM one of kafka, redis, ferretdb (`up` starts it again)
 #   stack/stack.sh kill NAME     SIGKILL it: a crash, for the fault tests
 #   stack/stack.sh status  what runs where
+#   stack/stack.sh users   make the Redis users' passwords that are missing; print their directory
 # Data and logs live under .local/ (ignored by git). The ports are those of the settings
 # (KAFKA_BOOTSTRAP_SERVERS, REDIS_URL, MONGO_URI: src/votemon/settings.py), the one place they live;
 # KAFKA_CONTROLLER_PORT (default 9093) is the stack's own. The servers listen on Kafka's host
@@ -53,18 +54,10 @@ up_kafka() {
 }
 
 # --- Redis -----------------------------------------------------------------------------------
-install_redis() {
-  command -v redis-server >/dev/null && return
-  say "installing redis-server from Debian"
-  local sudo=""
-  [[ $(id -u) == 0 ]] || sudo=sudo
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
-}
-
 redis_users=$root/base/redis/users.acl
 
-redis_users_conf() { # the users of base/redis/users.acl as redis.conf lines; passwords made once, under .local
-  local dir=$state/redis/users keyword name
+redis_users_conf() { # the users of base/redis/users.acl as redis.conf lines; their passwords made once
+  local dir=$STACK_REDIS_USERS keyword name
   mkdir -p "$dir" && chmod 700 "$dir"
   while read -r keyword name _; do
     [[ $keyword == user && ! -s $dir/$name ]] || continue
@@ -127,10 +120,9 @@ use_ferretdb() { [[ $FERRETDB == 1 ]]; }
 # --- commands --------------------------------------------------------------------------------
 case ${1:-} in
   up)
-    install_redis & redis_install=$!
+    debian_install redis-server
     install_kafka
     if use_ferretdb; then install_ferretdb; fi
-    wait "$redis_install" || die "redis-server install failed"
     up_redis
     up_kafka
     if use_ferretdb; then up_ferretdb; fi
@@ -154,10 +146,15 @@ case ${1:-} in
     kill -9 "$(pid_of "$2")"
     rm -f "$run/$2.pid"
     ;;
+  users) # the directory of the Redis users' passwords, each made if missing (cluster/node.sh's Secrets)
+    mkdir -p "$state/redis"
+    redis_users_conf
+    echo "$STACK_REDIS_USERS"
+    ;;
   status)
     for name in kafka redis ferretdb; do
       if running "$name"; then echo "$name: running (pid $(pid_of "$name"))"; else echo "$name: stopped"; fi
     done
     ;;
-  *) echo "usage: $0 up|down|status|stop NAME...|kill NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|users|stop NAME...|kill NAME" >&2; exit 2 ;;
 esac

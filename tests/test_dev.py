@@ -65,7 +65,10 @@ def stack_env(capsys: pytest.CaptureFixture[str], **settings: str) -> dict[str, 
     return dict(pair.split("=") for pair in capsys.readouterr().out.split())
 
 
-def test_the_stack_takes_its_ports_from_the_settings(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_stack_takes_its_ports_from_the_settings(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STACK_DIR", raising=False)
     local = {
         "kafka_bootstrap_servers": "127.0.0.1:41092",
         "redis_url": "redis://127.0.0.1:41379/15",
@@ -77,7 +80,10 @@ def test_the_stack_takes_its_ports_from_the_settings(capsys: pytest.CaptureFixtu
         "REDIS_PORT": "41379",
         "MONGO_PORT": "41017",
         "FERRETDB": "1",
+        "STACK_REDIS_USERS": str(ROOT / ".local" / "redis" / "users"),
     }
+    monkeypatch.setenv("STACK_DIR", "/srv/node-data")
+    assert stack_env(capsys, **local)["STACK_REDIS_USERS"] == "/srv/node-data/redis/users"
     remote = stack_env(capsys, **local | {"mongo_uri": "mongodb://mongo.example:27017/"})
     assert remote["FERRETDB"] == "0"
     beside_the_pods = stack_env(capsys, **local | {"kafka_bootstrap_servers": "10.244.0.1:9092"})

@@ -23,7 +23,7 @@ import psutil
 
 from votemon.dev.eventually import eventually
 from votemon.dev.health import naming_what_is_down, service_answers, stack_addresses, what_is_down
-from votemon.dev.processes import LOGS, TIMEOUT, local_settings, start_services
+from votemon.dev.processes import LOGS, TIMEOUT, local_settings, stack_redis_users, start_services
 from votemon.dev.reset import reset
 from votemon.dev.supervisor import Supervisor, read_record, record_path, same_process
 from votemon.runtime import configure_logging
@@ -146,7 +146,8 @@ def check(settings: Settings) -> None:
 
 def stack_env(settings: Settings) -> None:
     """Shell assignments of the stack's address (Kafka's host) and ports, read from the settings'
-    addresses of Kafka, Redis and MongoDB; FERRETDB=1 when MongoDB is expected on this machine."""
+    addresses of Kafka, Redis and MongoDB; FERRETDB=1 when MongoDB is expected on this machine;
+    STACK_REDIS_USERS, where the stack keeps its Redis users' passwords (the services read them there)."""
     kafka = urlsplit(f"//{settings.kafka_bootstrap_servers.split(',')[0]}")
     mongo = urlsplit(settings.mongo_uri)
     local_mongo = mongo.hostname in {"127.0.0.1", "localhost"}
@@ -156,6 +157,7 @@ def stack_env(settings: Settings) -> None:
         "REDIS_PORT": urlsplit(settings.redis_url).port,
         "MONGO_PORT": mongo.port,
         "FERRETDB": int(local_mongo),
+        "STACK_REDIS_USERS": stack_redis_users(),
     }
     if None in values.values():
         sys.exit(f"stack-env: each of Kafka, Redis and MongoDB needs an explicit port: {values}")
