@@ -104,6 +104,7 @@ def isolated_settings(**overrides: object) -> Settings:
         "grpc_deadline_seconds": 3.0,
         "produce_timeout_seconds": 2.0,
         "shutdown_grace_seconds": 5.0,
+        "front_drain_seconds": 0.0,  # no load balancer to leave: a stopped front ends at once
     }
     values["grpc_target"] = values["grpc_bind"]
     values.update(overrides)
