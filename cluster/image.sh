@@ -105,6 +105,7 @@ recipe=$(declare -f make_base; echo "$debian_suite $base_packages")
 base_image=localhost/votemon-python-base:$(sha256sum <<<"$recipe" | cut -c1-16)
 buildah inspect --type image "$base_image" >/dev/null 2>&1 || make_base "$base_image"
 votemon_image=$(dev_image)
+repository=${votemon_image%:*} # the dev image's name without its tag: `version` and `exits` tag their builds there
 case ${1:-} in
   "")
     buildah inspect --type image "$pause_image" >/dev/null 2>&1 || make_pause
@@ -114,14 +115,14 @@ case ${1:-} in
     echo "$votemon_image" >"$archives/votemon.name"
     ;;
   version)
-    build_votemon "$base_image" "${votemon_image%:*}:$2" "$2" >&2
-    export_image "${votemon_image%:*}:$2"
-    echo "${votemon_image%:*}:$2"
+    build_votemon "$base_image" "$repository:$2" "$2" >&2
+    export_image "$repository:$2"
+    echo "$repository:$2"
     ;;
   exits)
-    make_exits "${votemon_image%:*}:$2" "${votemon_image%:*}:$2-exits"
-    export_image "${votemon_image%:*}:$2-exits"
-    echo "${votemon_image%:*}:$2-exits"
+    make_exits "$repository:$2" "$repository:$2-exits"
+    export_image "$repository:$2-exits"
+    echo "$repository:$2-exits"
     ;;
   *) echo "usage: $0 [version V | exits V]" >&2; exit 2 ;;
 esac
