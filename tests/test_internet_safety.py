@@ -92,6 +92,24 @@ def test_a_bad_token_is_refused_even_for_one_vote(pipeline: Pipeline, authorizat
     assert pipeline.band_count(band) == 0
 
 
+def test_refusals_sent_before_the_body_is_read_keep_the_connection_serving(pipeline: Pipeline) -> None:
+    """A bad token or media type is refused before the body is read; hypercorn then dropped the
+    next requests on that keep-alive connection ("Server disconnected"), a load balancer's others too."""
+    band = unique_band("KeepAlive")
+    bad_token = {"Authorization": "Bearer not-the-token"}
+    with httpx.Client(timeout=10) as client:
+        for _ in range(3):
+            assert (
+                client.post(f"{pipeline.front}/grpc", json=vote(band), headers=bad_token).status_code == 403
+            )
+            not_json = client.post(
+                f"{pipeline.front}/grpc", content=b"x" * 4096, headers={"Content-Type": "text/plain"}
+            )
+            assert not_json.status_code == 415
+        assert client.post(f"{pipeline.front}/grpc", json=vote(band)).status_code == 202
+    assert pipeline.wait_band_count(band) == 1
+
+
 def test_the_grpc_server_refuses_names_outside_the_catalogue(pipeline: Pipeline) -> None:
     produced = pipeline.produced()
     request = votes_pb2.CastBatchRequest(

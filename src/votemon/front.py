@@ -177,20 +177,29 @@ class VoteGateway:
         REQUEST_SECONDS.observe(time.perf_counter() - started)
         return response
 
-    async def _submit(self) -> Response:
+    def _refusal_before_the_body(self, authorized: bool) -> Response | None:
+        """What the headers and the front's load alone refuse, before any vote is parsed."""
         if request.mimetype != "application/json":
             return error_response(
                 415, "unsupported_media_type", "send the vote as application/json", field="body"
             )
-        authorized = bool(request.headers.get("Authorization"))
         if authorized and not self._authorized():
             return error_response(
                 403, "invalid_token", "the integrator token is not valid", field="authorization"
             )
         if self.admission.total.full():
             return shed(self._settings)
+        return None
+
+    async def _submit(self) -> Response:
+        authorized = bool(request.headers.get("Authorization"))
+        refusal = self._refusal_before_the_body(authorized)
         started = time.perf_counter()
         body = await request.get_data(cache=False)
+        if refusal is not None:
+            # Read and dropped even so: hypercorn drops the keep-alive connection's next requests
+            # when a response leaves the request's body unread ("Server disconnected").
+            return refusal
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError as error:
