@@ -19,7 +19,9 @@ from votemon.store import tally
 
 pytestmark = pytest.mark.stack
 
-WINDOW = 2  # seconds: the dedupe window of these tests
+# seconds: the dedupe window of these tests, longer than counting N votes takes on a loaded machine
+# (with 2 s, a CI run beside the cluster's tests saw the first of them expire before the check)
+WINDOW = 8
 N = 20_000
 
 
@@ -65,7 +67,7 @@ def test_dedupe_memory_does_not_grow_with_a_second_batch_after_the_window(
     # Keeping the first batch would double the bytes; the same N ids take up to ~20 % more or less
     # depending on how they split across sets (hash tables grow by powers of two).
     assert size_after <= size * 1.5, f"dedupe bytes grew from {size} to {size_after}"
-    assert sets_after <= WINDOW + 2
+    assert sets_after <= tally.DEDUP_BUCKETS + 2  # the window's sets, the one expiring, the one filling
     assert client.zcard(tally.LATEST) == tally.LATEST_SIZE
 
 
