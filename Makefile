@@ -73,7 +73,7 @@ test-cluster: cluster ## make test's second half: the tests against the local cl
 
 cluster: install ## the GitOps loop, locally: a real control plane and Argo CD syncing this checkout (first time: ~11 min of builds)
 	cluster/up.sh
-	. cluster/env.sh && scripts/argocd-bootstrap.sh dev --without-operators --without-health-gates
+	. cluster/env.sh && scripts/argocd-bootstrap.sh dev --without-operators
 	cluster/node.sh secrets
 	@echo ">> . cluster/env.sh  # then: kubectl get pods -n so1-p2; argocd app list"
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries from the Go module proxy, once, into a cache shared by every
 # clone on this machine (~/.cache/votemon/cluster/<versions>/bin). A second run only checks what is there.
-#   cluster/build.sh [etcd|kubernetes|argocd|kustomize|kwok|node]...   (default: all but node, which
-#   cluster/node.sh builds)
+#   cluster/build.sh [etcd|kubernetes|argocd|kustomize|kwok|metrics-server|node]...   (default: all but
+#   node, which cluster/node.sh builds)
 # Cold, on 2 cores: about 11 minutes of compiling and 6 GB of Go build cache.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -119,6 +119,16 @@ build_kwok() {
     >"$cluster_bin/kwok-stages.yaml"
 }
 
+build_metrics_server() {
+  local binary=$cluster_bin/metrics-server-$METRICS_SERVER_VERSION
+  [[ -x $binary ]] && return
+  say "building metrics-server $METRICS_SERVER_VERSION"
+  GOBIN=$cluster_src/metrics-server-$METRICS_SERVER_VERSION timed metrics-server go install -trimpath \
+    -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION" \
+    "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+  mv "$cluster_src/metrics-server-$METRICS_SERVER_VERSION/metrics-server" "$binary"
+}
+
 # --- the real node (cluster/node.sh): kubelet and kube-proxy from the control plane's own tree, CoreDNS
 build_node() {
   build_kubernetes_commands kubelet kube-proxy
@@ -157,5 +167,5 @@ build_coredns() {
 }
 
 targets=("$@")
-((${#targets[@]})) || targets=(kustomize etcd kubernetes argocd kwok)
-for target in "${targets[@]}"; do "build_$target"; done
+((${#targets[@]})) || targets=(kustomize etcd kubernetes argocd kwok metrics-server)
+for target in "${targets[@]}"; do "build_${target//-/_}"; done

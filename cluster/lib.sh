@@ -9,3 +9,26 @@ here=$root/cluster
 export STACK_DIR=$cluster_state
 # shellcheck source=stack/lib.sh
 source "$root/stack/lib.sh"
+
+# --- the cluster's certificates (cluster/up.sh: the control plane's; cluster/node.sh: the node's) ---
+pki=$state/pki
+
+certificate_authority() { # name subject: a CA, created once
+  [[ -f $pki/$1.crt ]] && return
+  mkdir -p "$pki"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$pki/$1.key" -out "$pki/$1.crt" -days 3650 -subj "$2" 2>/dev/null
+}
+
+signed_certificate() { # name subject extensions [ca]: a certificate signed by the cluster's CA (or by CA
+  # `ca`), created once; extensions: openssl's extfile lines (subjectAltName, extendedKeyUsage)
+  [[ -f $pki/$1.crt ]] && return
+  local ca=${4:-ca}
+  openssl req -newkey rsa:2048 -nodes -keyout "$pki/$1.key" -out "$pki/$1.csr" -subj "$2" 2>/dev/null
+  printf '%s\n' "$3" >"$pki/$1.ext"
+  openssl x509 -req -in "$pki/$1.csr" -CA "$pki/$ca.crt" -CAkey "$pki/$ca.key" -CAcreateserial \
+    -out "$pki/$1.crt" -days 3650 -extfile "$pki/$1.ext" 2>/dev/null
+}
+
+client_certificate() { # name subject [ca]: a client certificate signed by the cluster's CA (or by CA `ca`)
+  signed_certificate "$1" "$2" extendedKeyUsage=clientAuth "${3:-ca}"
+}

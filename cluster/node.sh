@@ -18,7 +18,6 @@
 set -euo pipefail
 # shellcheck source=cluster/lib.sh
 source "$(dirname "$0")/lib.sh"
-pki=$state/pki
 node=$state/node
 data=$state/data
 socket=$node/containerd/containerd.sock
@@ -31,15 +30,7 @@ mongo_user=votemon # the username of overlays/dev/data/secrets.yaml's mongodb-au
 ctr() { command ctr --address "$socket" --namespace k8s.io "$@"; }
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
 
-# --- certificates -----------------------------------------------------------------------------
-client_certificate() { # name subject: a client certificate signed by the cluster's CA
-  [[ -f $pki/$1.crt ]] && return
-  openssl req -newkey rsa:2048 -nodes -keyout "$pki/$1.key" -out "$pki/$1.csr" -subj "$2" 2>/dev/null
-  printf 'extendedKeyUsage=clientAuth\n' >"$pki/$1.ext"
-  openssl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
-    -out "$pki/$1.crt" -days 3650 -extfile "$pki/$1.ext" 2>/dev/null
-}
-
+# --- certificates (signed by the cluster's CA: cluster/lib.sh) -------------------------------
 component_kubeconfig() { # name: a kubeconfig with that name's client certificate
   cat >"$node/$1.kubeconfig" <<EOF
 apiVersion: v1

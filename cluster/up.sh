@@ -16,7 +16,8 @@ source "$(dirname "$0")/lib.sh"
 source "$here/notifications.sh"
 # shellcheck source=cluster/operators.sh
 source "$here/operators.sh"
-pki=$state/pki
+# shellcheck source=cluster/metrics-server.sh
+source "$here/metrics-server.sh"
 git_root=$state/git
 # Argo CD runs as local processes: "in cluster" means the API server in $KUBECONFIG, and its
 # data paths are ours, not /app/config.
@@ -34,20 +35,20 @@ established() { # CRD names...: each is served (kubectl wait errors while .statu
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
 
 certificates() {
-  [[ -f $pki/apiserver.crt ]] && return
-  say "creating the cluster's certificates and service-account key"
-  mkdir -p "$pki"
-  (
-    cd "$pki"
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 -subj "/CN=votemon-local-ca"
-    openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr -subj "/CN=kube-apiserver"
-    printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' \
-      "DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.96.0.1" >san.ext
-    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt -days 3650 -extfile san.ext
-    openssl genrsa -out sa.key 2048 && openssl rsa -in sa.key -pubout -out sa.pub
-    # A static admin token, generated per checkout (never in git).
-    printf '%s,admin,1000,system:masters\n' "$(openssl rand -hex 24)" >tokens.csv
-  ) >/dev/null 2>&1
+  [[ -f $pki/ca.crt ]] || say "creating the cluster's certificates and service-account key"
+  certificate_authority ca /CN=votemon-local-ca
+  signed_certificate apiserver /CN=kube-apiserver "subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,\
+DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.96.0.1
+extendedKeyUsage=serverAuth"
+  # The aggregation layer (cluster/metrics-server.sh): the API server proxies to an extension API
+  # server as front-proxy-client, a client of a CA of its own that the extension trusts for that alone.
+  certificate_authority front-proxy-ca /CN=votemon-front-proxy-ca
+  client_certificate front-proxy-client /CN=front-proxy-client front-proxy-ca
+  if [[ ! -f $pki/sa.key ]]; then
+    openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null && openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+  fi
+  # A static admin token, generated per checkout (never in git).
+  [[ -f $pki/tokens.csv ]] || printf '%s,admin,1000,system:masters\n' "$(openssl rand -hex 24)" >"$pki/tokens.csv"
 }
 
 kubeconfig() {
@@ -87,17 +88,23 @@ up_apiserver() {
     --token-auth-file="$pki/tokens.csv" --authorization-mode=Node,RBAC \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-    --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=false "${node_flags[@]}"
+    --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=false "${node_flags[@]}" \
+    --requestheader-client-ca-file="$pki/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- --proxy-client-cert-file="$pki/front-proxy-client.crt" \
+    --proxy-client-key-file="$pki/front-proxy-client.key" --enable-aggregator-routing=true
   wait_for kube-apiserver 120 api_ready
 }
 
 up_controllers() {
   if ! running kube-controller-manager; then
     say "starting kube-controller-manager and kube-scheduler"
-    # No cloud, no node IPAM or lifecycle (kwok keeps its nodes Ready), no volume attach.
+    # No cloud, no node IPAM or lifecycle (kwok keeps its nodes Ready), no volume attach. The HPAs read
+    # their metrics every 5 s (15 s by default): dev's consumer HPA has its first CPU reading sooner.
     start kube-controller-manager kube-controller-manager --kubeconfig="$KUBECONFIG" --leader-elect=false \
       --bind-address=127.0.0.1 --secure-port=0 --service-account-private-key-file="$pki/sa.key" \
       --root-ca-file="$pki/ca.crt" --use-service-account-credentials=false --enable-hostpath-provisioner \
+      --horizontal-pod-autoscaler-sync-period=5s \
       --controllers='*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller,-attachdetach'
   fi
   running kube-scheduler ||
@@ -222,6 +229,7 @@ case ${1:-up} in
     up_operators
     up_argocd
     "$here/node.sh" up
+    up_metrics_server
     up_notifications
     say "cluster ready in $((SECONDS - started)) s: export KUBECONFIG=$KUBECONFIG; Argo CD API on 127.0.0.1:$ARGOCD_SERVER_PORT"
     say "Argo CD's web UI: http://127.0.0.1:$ARGOCD_SERVER_PORT/ (user admin; password:" \

@@ -4,7 +4,7 @@
 # synced from git), then the root app-of-apps; everything else follows from git. On a real gke
 # cluster its last step turns on Google sign-in and disables the shared admin account
 # (docs/security.md); the local cluster (--without-operators) keeps its admin.
-#   scripts/argocd-bootstrap.sh dev|gke [--without-operators] [--without-health-gates]
+#   scripts/argocd-bootstrap.sh dev|gke [--without-operators]
 # Needs the argocd CLI logged in (argocd login) and kubectl pointing at the same cluster.
 #   VOTEMON_REPO_URL      the repository Argo CD syncs: the one setting a fork (or the local
 #                         cluster's git server) changes; default: the one in apps/base/repository.yaml
@@ -13,17 +13,10 @@
 #                         their Applications are left out of the root and their CRDs are installed
 #                         from `scripts/gitops crd-dirs` (schemas/crds and GKE's stand-ins; locally,
 #                         cluster/operators.sh writes their status).
-#   --without-health-gates the root does not wait on each wave's health (and no root on this
-#                         cluster does: the health check is cluster-wide); for the local dev root,
-#                         whose consumer HPA is Degraded without a metrics API (docs/operator.md)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-environment=${1:?usage: $0 dev|gke [--without-operators] [--without-health-gates]}
-options=()
-health_gates=1
-for option in "${@:2}"; do
-  if [[ $option == --without-health-gates ]]; then health_gates=0; else options+=("$option"); fi
-done
+environment=${1:?usage: $0 dev|gke [--without-operators]}
+options=("${@:2}")
 local_cluster=false
 [[ " ${options[*]} " == *" --without-operators "* ]] && local_cluster=true
 # A real gke cluster ends with Google sign-in and no admin account; the local one keeps its admin.
@@ -60,12 +53,9 @@ if [[ $local_cluster == true ]]; then
   timeout 120 bash -c "until ! kubectl get crd -o jsonpath='$established' | grep -qv True; do sleep 0.5; done"
 fi
 # Give Applications a health status, so the root waits for each wave of children to be Healthy
-# before the next one (Argo CD has no built-in health for Application since 1.8). Without it (the
-# same field manager applying no such key removes it), the root only waits for each wave to sync.
-health_check=()
-((health_gates)) &&
-  health_check=(--from-file=resource.customizations.health.argoproj.io_Application="$root/apps/root/application-health.lua")
-kubectl -n argocd create configmap argocd-cm --dry-run=client -o yaml "${health_check[@]}" |
+# before the next one (Argo CD has no built-in health for Application since 1.8).
+kubectl -n argocd create configmap argocd-cm --dry-run=client -o yaml \
+  --from-file=resource.customizations.health.argoproj.io_Application="$root/apps/root/application-health.lua" |
   kubectl apply --server-side --field-manager=votemon-bootstrap -f - >/dev/null
 say "trust root: projects (allowing $repo), default restricted, RBAC"
 windows=()
@@ -77,7 +67,18 @@ kubectl -n argocd annotate appprojects --all argocd.argoproj.io/tracking-id- >/d
 kubectl -n argocd label appprojects --all app.kubernetes.io/instance- >/dev/null
 say "root app $app from $repo"
 argocd app create --upsert -f <(printf '%s\n' "$manifest")
-argocd app wait "$app" --sync --health --timeout "${ARGOCD_WAIT_SECONDS:-600}"
+# Until every wave is Synced and Healthy and the root's sync operation is over. A child may be Degraded
+# on its way there (dev's pipeline: its consumer HPA, until metrics-server has the new pods' first CPU
+# samples); the root's sync then stops at that wave and retries it. `argocd app wait --health` gives up
+# when a child turns Degraded: then it waits again, until the deadline (any other failure ends here).
+deadline=$((SECONDS + ${ARGOCD_WAIT_SECONDS:-600}))
+waited=$(mktemp)
+trap 'rm -f "$waited"' EXIT
+until argocd app wait "$app" --sync --health --operation --timeout "$((deadline - SECONDS))" 2>"$waited"; do
+  cat "$waited" >&2
+  grep -q "health state has transitioned from .* to Degraded" "$waited" && ((deadline - SECONDS > 1)) || exit 1
+  say "a child of $app turned Degraded; the root retries that wave: waiting again"
+done
 argocd app list
 if [[ $sso == true ]]; then
   say "Google sign-in on, the shared admin account off (this CLI session ends here)"

@@ -85,6 +85,16 @@ def available(deployment: Obj) -> bool:
     )
 
 
+def unhealthy(status: Obj) -> list[tuple[str, str, Obj]]:
+    """The resources an Application's status lists that are not Healthy (kind, name, health); those
+    without a health (a Secret, a ConfigMap) are not counted."""
+    return [
+        (r["kind"], r["name"], r["health"])
+        for r in status.get("resources", [])
+        if r.get("health", {}).get("status") not in (None, "Healthy")
+    ]
+
+
 def in_namespace(rendered: str, namespace: str) -> str:
     """The same objects, the namespaced ones moved from so1-p2 to `namespace`."""
     objects = [o for o in yaml.safe_load_all(rendered) if o]

@@ -25,10 +25,9 @@ def cluster() -> Cluster:
 
 
 def bootstrapped(cluster: Cluster, environment: str) -> Cluster:
-    """The environment's root app-of-apps, bootstrapped the README's way and waited on. gke's root
-    gates each wave on health, as on GKE; dev's cannot here (its HPA has no metrics API)."""
-    gates = () if environment == "gke" else ("--without-health-gates",)
-    cluster.run(ROOT / "scripts" / "argocd-bootstrap.sh", environment, "--without-operators", *gates)
+    """The environment's root app-of-apps, bootstrapped the README's way and waited on: each root
+    gates each wave on health, as on GKE."""
+    cluster.run(ROOT / "scripts" / "argocd-bootstrap.sh", environment, "--without-operators")
     # The datastore Secrets that the External Secrets Operator would make (gone with the namespace
     # when another environment was bootstrapped).
     cluster.run(ROOT / "cluster" / "node.sh", "secrets")
