@@ -92,6 +92,23 @@ network_down() {
   rm -rf "$node/cni/ipam"
 }
 
+delete_pod_namespaces() {
+  local netns
+  for netns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do ip netns delete "$netns"; done
+}
+
+clear_a_lost_node() {
+  # A session that ends without `cluster/down.sh` leaves its pods' network namespaces on the bridge,
+  # holding their addresses; a checkout whose leases don't know them would hand the same addresses to
+  # new pods (two hosts, one address: connections that fail at random). With no containerd or shim
+  # left on this machine, those namespaces are nobody's: remove them with the network and its leases.
+  pgrep containerd >/dev/null && return
+  ip netns list 2>/dev/null | grep -q '^cni-' || return 0
+  say "removing the pod network of a node that stopped without cluster/down.sh"
+  delete_pod_namespaces
+  network_down
+}
+
 # --- containerd and the images ----------------------------------------------------------------
 up_containerd() {
   running containerd && return
@@ -311,6 +328,7 @@ up() {
   "$here/image.sh"
   debian_install containerd runc containernetworking-plugins iptables conntrack
   mkdir -p "$node"
+  clear_a_lost_node
   network_up
   data_secrets
   data_stack up >"$logs/data-stack.log" 2>&1 &
@@ -338,8 +356,7 @@ down() {
     for task in $(ctr containers list -q); do ctr containers delete "$task" >/dev/null 2>&1 || true; done
   fi
   stop containerd
-  local netns
-  for netns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do ip netns delete "$netns"; done
+  delete_pod_namespaces
   stop coredns
   stop ferretdb
   [[ -d $data ]] && data_stack down
