@@ -60,16 +60,23 @@ lint: install ## ruff (check and format) and mypy --strict on every Python tree
 validate: lint ## the fast loop, no services: lint, unit tests, offline GitOps, Cloud Run and delivery checks
 	$(PY) -m pytest -ra -m "not stack and not cluster" $(PYTEST_ARGS)
 
-# The two halves, one after the other. Run at once (make -j2 test-stack test-cluster) on this 2-core
-# machine, with another checkout's Go build beside them, they took 37 min (23 min one after the other,
-# quiet): the stack's tests are CPU-bound, so little of the cluster's waiting is won back.
-test: test-stack test-cluster ## every test, against the real Kafka, Redis, FerretDB, control plane and Argo CD
+# The builds and starts come first, one at a time (cold, the Go builds would starve the stack's tests
+# of CPU); then the two halves run at once, as most of the cluster half waits on rollouts.
+PYTEST := $(PY) -m pytest -ra --durations=15
+test: lint stack cluster ## every test, against the real Kafka, Redis, FerretDB, control plane and Argo CD
+	$(MAKE) --jobs=2 --output-sync=line pytest-stack pytest-cluster
 
 test-stack: lint stack ## make test's first half: lint, unit tests and the tests against the local stack
-	$(PY) -m pytest -ra --durations=15 -m "not cluster" $(PYTEST_ARGS)
+	$(MAKE) pytest-stack
 
 test-cluster: cluster ## make test's second half: the tests against the local cluster and its real node
-	$(PY) -m pytest -ra --durations=15 -m cluster $(PYTEST_ARGS)
+	$(MAKE) pytest-cluster
+
+pytest-stack:
+	$(PYTEST) -m "not cluster" $(PYTEST_ARGS)
+
+pytest-cluster:
+	$(PYTEST) -m cluster $(PYTEST_ARGS)
 
 cluster: install ## the GitOps loop, locally: a real control plane and Argo CD syncing this checkout (first time: ~11 min of builds)
 	cluster/up.sh
@@ -97,4 +104,4 @@ bench: stack ## the performance benchmark (wrk, vegeta), the page's latency, the
 	$(PY) -m bench.page
 	$(PY) -m bench.results_scale --sizes $(BENCH_SIZES) $(BENCH_SCALE_ARGS)
 
-.PHONY: help install proto stack up down status reset doctor demo loadtest lint validate test diff bench cluster cluster-down demo-cluster image
+.PHONY: help install proto stack up down status reset doctor demo loadtest lint validate test test-stack test-cluster pytest-stack pytest-cluster diff bench cluster cluster-down demo-cluster image
