@@ -10,6 +10,9 @@ export STACK_DIR=$cluster_state
 # shellcheck source=stack/lib.sh
 source "$root/stack/lib.sh"
 
+# A health endpoint answers 2xx within 2 s (curl options, such as --cacert, before the URL).
+http_ok() { curl -fsS -o /dev/null --max-time 2 "$@"; }
+
 # --- the cluster's certificates (cluster/up.sh: the control plane's; cluster/node.sh: the node's) ---
 pki=$state/pki
 

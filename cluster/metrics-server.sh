@@ -33,7 +33,7 @@ extendedKeyUsage=serverAuth"
       --kubelet-preferred-address-types=InternalIP --kubelet-insecure-tls \
       --metric-resolution=10s --kubelet-request-timeout=5s
   fi
-  wait_for metrics-server 60 curl -fsS -o /dev/null --max-time 2 --cacert "$pki/ca.crt" "$url/livez"
+  wait_for metrics-server 60 http_ok --cacert "$pki/ca.crt" "$url/livez"
   # v1 Endpoints (deprecated in 1.33, hence kubectl's warning, filtered) is what the aggregation
   # layer's routing reads.
   kubectl apply --server-side --field-manager=votemon-metrics-server -f - >/dev/null \

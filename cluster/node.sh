@@ -28,7 +28,6 @@ taint=votemon.dev/real-node
 mongo_user=votemon # the username of overlays/dev/data/secrets.yaml's mongodb-auth
 
 ctr() { command ctr --address "$socket" --namespace k8s.io "$@"; }
-http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
 
 # --- certificates (signed by the cluster's CA: cluster/lib.sh) -------------------------------
 component_kubeconfig() { # name: a kubeconfig with that name's client certificate

@@ -32,7 +32,6 @@ established() { # CRD names...: each is served (kubectl wait errors while .statu
     [[ $(kubectl get crd "$crd" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}') == True ]] || return 1
   done
 }
-http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
 
 certificates() {
   [[ -f $pki/ca.crt ]] || say "creating the cluster's certificates and service-account key"
