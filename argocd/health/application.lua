@@ -1,5 +1,5 @@
--- argocd-cm resource.customizations.health.argoproj.io_Application: a child Application's health is
--- its own reported health, so a root app-of-apps waits for each wave of children to be Healthy.
+-- A child Application's health is its own reported health, so a root app-of-apps waits for each wave
+-- of children to be Healthy (Argo CD has no built-in health for Application since 1.8).
 hs = {}
 hs.status = "Progressing"
 hs.message = ""
