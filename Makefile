@@ -60,23 +60,29 @@ lint: install ## ruff (check and format) and mypy --strict on every Python tree
 validate: lint ## the fast loop, no services: lint, unit tests, offline GitOps, Cloud Run and delivery checks
 	$(PY) -m pytest -ra -m "not stack and not cluster" $(PYTEST_ARGS)
 
-# The builds and starts come first, one at a time (cold, the Go builds would starve the stack's tests
-# of CPU); then the two halves run at once, as most of the cluster half waits on rollouts.
+# What compiles comes first, one step at a time (cold, the cluster's Go builds would starve the stack's
+# tests of CPU); then the stack's half runs while the cluster starts and runs its half, which mostly
+# waits on rollouts.
 PYTEST := $(PY) -m pytest -ra --durations=15
-test: lint stack cluster ## every test, against the real Kafka, Redis, FerretDB, control plane and Argo CD
+test: lint stack cluster-build ## every test, against the real Kafka, Redis, FerretDB, control plane and Argo CD
 	$(MAKE) --jobs=2 --output-sync=line pytest-stack pytest-cluster
 
 test-stack: lint stack ## make test's first half: lint, unit tests and the tests against the local stack
 	$(MAKE) pytest-stack
 
-test-cluster: cluster ## make test's second half: the tests against the local cluster and its real node
+test-cluster: ## make test's second half: the local cluster, then the tests against it and its real node
 	$(MAKE) pytest-cluster
 
 pytest-stack:
 	$(PYTEST) -m "not cluster" $(PYTEST_ARGS)
 
-pytest-cluster:
+pytest-cluster: cluster
 	$(PYTEST) -m cluster $(PYTEST_ARGS)
+
+cluster-build: install ## build (once) what the local cluster runs: control plane, Argo CD, the node, the image
+	cluster/build.sh
+	cluster/build.sh node
+	cluster/image.sh
 
 cluster: install ## the GitOps loop, locally: a real control plane and Argo CD syncing this checkout (first time: ~11 min of builds)
 	cluster/up.sh
@@ -104,4 +110,4 @@ bench: stack ## the performance benchmark (wrk, vegeta), the page's latency, the
 	$(PY) -m bench.page
 	$(PY) -m bench.results_scale --sizes $(BENCH_SIZES) $(BENCH_SCALE_ARGS)
 
-.PHONY: help install proto stack up down status reset doctor demo loadtest lint validate test test-stack test-cluster pytest-stack pytest-cluster diff bench cluster cluster-down demo-cluster image
+.PHONY: help install proto stack up down status reset doctor demo loadtest lint validate test test-stack test-cluster pytest-stack pytest-cluster diff bench cluster cluster-build cluster-down demo-cluster image
