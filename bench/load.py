@@ -25,10 +25,25 @@ WRK_SCRIPT = Path(__file__).with_name("wrk.lua")
 BATCH_SIZE = 100
 
 
+LOAD_TOOLS = ("wrk", "vegeta")
+
+
+class ToolMissingError(RuntimeError):
+    """A load generator that is neither in .local/bin nor on the PATH."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name} is not installed: run `make bench`, or scripts/install-tools.sh --bench once"
+        )
+
+
 def tool(name: str) -> str:
     """The project's copy (.local/bin), else the one on PATH."""
     local = ROOT / ".local" / "bin" / name
-    return str(local) if local.exists() else shutil.which(name) or name
+    found = str(local) if local.exists() else shutil.which(name)
+    if found is None:
+        raise ToolMissingError(name)
+    return found
 
 
 def vote(i: int) -> dict[str, Any]:

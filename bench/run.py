@@ -46,7 +46,7 @@ from bench.harness import (
     free_port,
     pipeline,
 )
-from bench.load import BATCH_SIZE, Bodies, tool, vegeta, wrk
+from bench.load import BATCH_SIZE, LOAD_TOOLS, Bodies, ToolMissingError, tool, vegeta, wrk
 from bench.overload import overload
 from bench.stats import (
     NOTHING,
@@ -584,4 +584,9 @@ def main(argv: list[str] | None = None) -> None:
     plan = Plan(pairs=args.pairs, seconds=args.seconds, hold_seconds=args.hold, connections=args.connections)
     if args.quick:
         plan = Plan(pairs=1, seconds=3, floor_records=10_000, hold_seconds=10, open_seconds=4)
+    try:  # before anything starts: a missing load generator is named, not met mid-run as a traceback
+        for name in LOAD_TOOLS:
+            tool(name)
+    except ToolMissingError as missing:
+        sys.exit(f"python -m bench: {missing}")
     sys.exit(uvloop.run(amain(plan, args.out)))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import stats
+from bench import load, run, stats
 from bench.stats import (
     Row,
     cpu_per_unit,
@@ -181,3 +181,15 @@ def test_only_the_bench_and_its_unit_tests_import_bench() -> None:
             if any(name == "bench" or name.startswith("bench.") for name in names):
                 importers.append(str(path.relative_to(root)))
     assert sorted(set(importers)) == ["tests/test_bench_unit.py"]
+
+
+def test_a_missing_load_generator_is_named_before_the_bench_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(load, "ROOT", tmp_path)  # no .local/bin/wrk there
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SystemExit) as exited:
+        run.main(["--quick"])
+    assert exited.value.code == "python -m bench: wrk is not installed: run `make bench`, or " + (
+        "scripts/install-tools.sh --bench once"
+    )
