@@ -225,6 +225,13 @@ failCgroupV1: false
 failSwapOn: false
 oomScoreAdj: 0
 maxOpenFiles: 20000
+# The node shares this machine's disk with everything else on it, and every image here was imported,
+# never pulled (nothing could pull one back): no image garbage collection (at 85 % of the disk it
+# removed the sandbox image, and no pod could start again), and no eviction for a disk pressure that
+# is the machine's, not the pods'.
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
 EOF
   say "starting kubelet $KUBERNETES_VERSION as node $NODE_NAME"
   start kubelet "$cluster_bin/kubelet" --config="$node/kubelet.yaml" --kubeconfig="$node/kubelet.kubeconfig" \

@@ -142,6 +142,21 @@ def test_the_services_run_the_image_built_here_as_their_manifests_say(dev: Clust
             assert inside["credentials"] == CREDENTIALS[name], (name, inside["credentials"])
 
 
+def test_the_node_keeps_its_imported_images_whatever_the_machines_disk(dev: Cluster) -> None:
+    """Every image on the node was imported and none could be pulled again: the running kubelet never
+    garbage-collects images (at 85 % of the shared disk it once removed the sandbox image, and no pod
+    could start) nor evicts pods for the machine's own disk use."""
+    configz = json.loads(dev.kubectl("get", "--raw", f"/api/v1/nodes/{REAL_NODE}/proxy/configz"))
+    kubelet = configz["kubeletconfig"]
+    assert kubelet["imageGCHighThresholdPercent"] == 100
+    assert kubelet["evictionHard"] == {
+        "memory.available": "100Mi",
+        "nodefs.available": "1%",
+        "imagefs.available": "1%",
+        "nodefs.inodesFree": "1%",
+    }
+
+
 def votes_are_counted_once(cluster: Cluster) -> None:
     """Votes sent to the front's Service are answered 202 and counted once, read back from results'."""
     results = service_url(cluster, "results")
