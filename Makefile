@@ -60,12 +60,14 @@ lint: install ## ruff (check and format) and mypy --strict on every Python tree
 validate: lint ## the fast loop, no services: lint, unit tests, offline GitOps, Cloud Run and delivery checks
 	$(PY) -m pytest -ra -m "not stack and not cluster" $(PYTEST_ARGS)
 
-# What compiles comes first, one step at a time (cold, the cluster's Go builds would starve the stack's
-# tests of CPU); then the stack's half runs while the cluster starts and runs its half, which mostly
-# waits on rollouts.
-PYTEST := $(PY) -m pytest -ra --durations=15
+# What compiles comes first (cold, the cluster's Go builds would starve the stack's tests of CPU): the
+# binaries and the image at once, as two lanes; then the stack's half runs while the cluster starts and
+# runs its half, which mostly waits on rollouts. Each lane's lines come as they are written, marked with
+# its name.
+lane = set -o pipefail; { $(2); } 2>&1 | sed -u 's/^/[$(1)] /'
+PYTEST := PYTHONUNBUFFERED=1 $(PY) -m pytest -ra --durations=15
 test: lint stack cluster-build ## every test, against the real Kafka, Redis, FerretDB, control plane and Argo CD
-	$(MAKE) --jobs=2 --output-sync=line pytest-stack pytest-cluster
+	$(MAKE) --jobs=2 pytest-stack pytest-cluster
 
 test-stack: lint stack ## make test's first half: lint, unit tests and the tests against the local stack
 	$(MAKE) pytest-stack
@@ -74,15 +76,19 @@ test-cluster: ## make test's second half: the local cluster, then the tests agai
 	$(MAKE) pytest-cluster
 
 pytest-stack:
-	$(PYTEST) -m "not cluster" $(PYTEST_ARGS)
+	@$(call lane,stack,$(PYTEST) -m "not cluster" $(PYTEST_ARGS))
 
 pytest-cluster: cluster
-	$(PYTEST) -m cluster $(PYTEST_ARGS)
+	@$(call lane,cluster,$(PYTEST) -m cluster $(PYTEST_ARGS))
 
 cluster-build: install ## build (once) what the local cluster runs: control plane, Argo CD, the node, the image
-	cluster/build.sh
-	cluster/build.sh node
-	cluster/image.sh
+	$(MAKE) --jobs=2 build-binaries build-image
+
+build-binaries:
+	@$(call lane,build,cluster/build.sh && cluster/build.sh node)
+
+build-image:
+	@$(call lane,image,cluster/image.sh)
 
 cluster: install ## the GitOps loop, locally: a real control plane and Argo CD syncing this checkout (first time: ~11 min of builds)
 	cluster/up.sh
@@ -110,4 +116,4 @@ bench: stack ## the performance benchmark (wrk, vegeta), the page's latency, the
 	$(PY) -m bench.page
 	$(PY) -m bench.results_scale --sizes $(BENCH_SIZES) $(BENCH_SCALE_ARGS)
 
-.PHONY: help install proto stack up down status reset doctor demo loadtest lint validate test test-stack test-cluster pytest-stack pytest-cluster diff bench cluster cluster-build cluster-down demo-cluster image
+.PHONY: help install proto stack up down status reset doctor demo loadtest lint validate test test-stack test-cluster pytest-stack pytest-cluster build-binaries build-image diff bench cluster cluster-build cluster-down demo-cluster image

@@ -2,8 +2,10 @@
 # Builds the local control plane's binaries from the Go module proxy, once, into a cache shared by every
 # clone on this machine (~/.cache/votemon/cluster/<versions>/bin). A second run only checks what is there.
 #   cluster/build.sh [etcd|kubernetes|argocd|kustomize|kwok|metrics-server|node]...   (default: all but
-#   node, which cluster/node.sh builds)
-# Cold, on 2 cores: about 11 minutes of compiling and 6 GB of Go build cache.
+#   node's CoreDNS and FerretDB, which cluster/node.sh builds; kubernetes is the control plane's commands
+#   and the node's kubelet and kube-proxy, linked at once)
+# Cold, on 2 cores: about 11 minutes of compiling and 6 GB of Go build cache. Argo CD's sources and web UI
+# (mostly one thread of webpack) are prepared beside the Go builds that come before argocd's.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=cluster/versions.env
@@ -39,8 +41,8 @@ build_etcd() {
     timed etcd go build -trimpath -ldflags "-s -w" -o "$cluster_bin/etcd" go.etcd.io/etcd/server/v3)
 }
 
-build_kubernetes() {
-  build_kubernetes_commands kube-apiserver kube-controller-manager kube-scheduler
+build_kubernetes() { # the control plane's commands and the node's, in one `go build` that links them at once
+  build_kubernetes_commands kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy
 }
 
 stage_kubernetes() { # the k8s.io/kubernetes tree, once, ready to build any of its commands
@@ -62,46 +64,53 @@ stage_kubernetes() { # the k8s.io/kubernetes tree, once, ready to build any of i
   touch "$tree/.staged"
 }
 
-build_kubernetes_commands() { # name...: build these k8s.io/kubernetes commands, if missing
-  local tree=$cluster_src/kubernetes name missing=0
-  for name in "$@"; do [[ -x $cluster_bin/$name ]] || missing=1; done
-  ((missing)) || return 0
+build_kubernetes_commands() { # name...: build the missing ones of these k8s.io/kubernetes commands
+  local tree=$cluster_src/kubernetes name missing=()
+  for name in "$@"; do [[ -x $cluster_bin/$name ]] || missing+=("$name"); done
+  ((${#missing[@]})) || return 0
   stage_kubernetes
   local minor=${KUBERNETES_VERSION#v1.}
   minor=${minor%%.*}
   local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION
     -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor
     -X k8s.io/component-base/version.gitTreeState=clean"
-  for name in "$@"; do
-    [[ -x $cluster_bin/$name ]] && continue
-    say "building $name $KUBERNETES_VERSION"
-    (cd "$tree" && timed "$name" go build -trimpath -ldflags "$ldflags" -o "$cluster_bin/$name" "./cmd/$name")
-  done
+  say "building ${missing[*]} $KUBERNETES_VERSION"
+  (cd "$tree" && timed "${missing[*]}" go build -trimpath -ldflags "$ldflags" -o "$cluster_bin/" \
+    "${missing[@]/#/./cmd/}")
+}
+
+argocd_tree=$cluster_src/argo-cd
+argocd_built() { # the binary embeds Argo CD's web UI (cluster/argocd-ui.sh): another UI means another binary
+  [[ -x $cluster_bin/argocd && $(cat "$cluster_bin/argocd.ui" 2>/dev/null) == "$("$here/argocd-ui.sh" --id)" ]]
+}
+
+argocd_sources() { # the argo-cd tree with its web UI built in: node and the network, while Go compiles
+  # Argo CD 3.6 needs go >= 1.27 (GOTOOLCHAIN fetches it from the proxy). Its go.mod replaces
+  # gitops-engine with ./gitops-engine, a nested module the zip leaves out: copy it in from the proxy.
+  if [[ ! -d $argocd_tree/gitops-engine/pkg ]]; then
+    say "fetching argo-cd $ARGOCD_VERSION"
+    GOTOOLCHAIN=$ARGOCD_GO_TOOLCHAIN copy_module "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" "$argocd_tree"
+    GOTOOLCHAIN=$ARGOCD_GO_TOOLCHAIN copy_module "github.com/argoproj/argo-cd/gitops-engine/v3@$ARGOCD_VERSION" \
+      "$argocd_tree/gitops-engine"
+  fi
+  "$here/argocd-ui.sh" "$argocd_tree"
 }
 
 build_argocd() {
-  # The binary embeds Argo CD's web UI (cluster/argocd-ui.sh): another UI build means another binary.
-  local ui
-  ui=$("$here/argocd-ui.sh" --id)
-  [[ -x $cluster_bin/argocd && $(cat "$cluster_bin/argocd.ui" 2>/dev/null) == "$ui" ]] && return
-  # Argo CD 3.6 needs go >= 1.27 (GOTOOLCHAIN fetches it from the proxy). Its go.mod replaces
-  # gitops-engine with ./gitops-engine, a nested module the zip leaves out: copy it in from the proxy.
-  export GOTOOLCHAIN=$ARGOCD_GO_TOOLCHAIN
-  local tree=$cluster_src/argo-cd
-  if [[ ! -d $tree/gitops-engine/pkg ]]; then
-    say "fetching argo-cd $ARGOCD_VERSION"
-    copy_module "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" "$tree"
-    copy_module "github.com/argoproj/argo-cd/gitops-engine/v3@$ARGOCD_VERSION" "$tree/gitops-engine"
+  argocd_built && return
+  if [[ -n ${argocd_sources_job:-} ]]; then
+    wait "$argocd_sources_job" || { echo "argo-cd's sources or web UI failed (above)" >&2; exit 1; }
+  else
+    argocd_sources
   fi
-  "$here/argocd-ui.sh" "$tree"
   say "building argocd $ARGOCD_VERSION (one binary for the CLI, every component and the web UI)"
-  (cd "$tree" && timed argocd go build -trimpath \
+  (cd "$argocd_tree" && GOTOOLCHAIN=$ARGOCD_GO_TOOLCHAIN timed argocd go build -trimpath \
     -ldflags "-s -w -X github.com/argoproj/argo-cd/v3/common.version=${ARGOCD_VERSION#v}" -o "$cluster_bin/argocd" ./cmd)
-  echo "$ui" >"$cluster_bin/argocd.ui"
+  "$here/argocd-ui.sh" --id >"$cluster_bin/argocd.ui"
   # The repo-server always execs this wrapper to verify commits, even with GPG off.
-  install -m 0755 "$tree/hack/git-verify-wrapper.sh" "$cluster_bin/git-verify-wrapper.sh"
+  install -m 0755 "$argocd_tree/hack/git-verify-wrapper.sh" "$cluster_bin/git-verify-wrapper.sh"
   # Argo CD's own ConfigMaps, Secret and CRDs come from the release's install.yaml.
-  cp "$tree/manifests/install.yaml" "$cluster_bin/argocd-install.yaml"
+  cp "$argocd_tree/manifests/install.yaml" "$cluster_bin/argocd-install.yaml"
 }
 
 build_kustomize() {
@@ -131,7 +140,7 @@ build_metrics_server() {
 
 # --- the real node (cluster/node.sh): kubelet and kube-proxy from the control plane's own tree, CoreDNS
 build_node() {
-  build_kubernetes_commands kubelet kube-proxy
+  build_kubernetes
   build_coredns
   build_ferretdb
 }
@@ -168,4 +177,8 @@ build_coredns() {
 
 targets=("$@")
 ((${#targets[@]})) || targets=(kustomize etcd kubernetes argocd kwok metrics-server)
+if [[ " ${targets[*]} " == *" argocd "* ]] && ! argocd_built; then
+  argocd_sources & # the UI's webpack is mostly one thread: it runs beside the Go builds before argocd's
+  argocd_sources_job=$!
+fi
 for target in "${targets[@]}"; do "build_${target//-/_}"; done
