@@ -107,3 +107,23 @@ def test_a_child_application_is_as_healthy_as_it_reports_and_missing_is_on_its_w
         "status": {"health": {"status": reported, "message": f"pipeline is {reported}"}},
     }
     assert health(cluster, tmp_path, child) == expected
+
+
+def test_a_child_application_argo_cd_refuses_is_degraded_with_its_reason(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """A child in a project it may not use never syncs: its root shows why, instead of waiting on it."""
+    refused = "application repo git://127.0.0.1/votemon.git is not permitted in project 'default'"
+    child: Obj = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "rogue", "namespace": "argocd"},
+        "status": {
+            "health": {"status": "Missing"},
+            "conditions": [
+                {"type": "SharedResourceWarning", "message": "a warning"},
+                {"type": "InvalidSpecError", "message": refused},
+            ],
+        },
+    }
+    assert health(cluster, tmp_path, child) == ("Degraded", refused)
