@@ -23,6 +23,7 @@
 #   GITHUB_REPO      the GitHub repository whose workflows deploy   so1-p2/votemon
 #   FRONT_HOST       the front's public name (the Gateway)  votes.so1-p2.example.org
 #   RESULTS_HOST     the results page's public name         results.so1-p2.example.org
+#   ADMIN_CIDRS      who may reach the cluster's API server (comma-separated CIDRs; `gcp` needs it)
 # `configure` replaces upstream's values by these, once, on a fresh fork; commit the result.
 set -euo pipefail
 
@@ -43,9 +44,13 @@ AR_REPO=${AR_REPO:-so1-p2}
 GITHUB_REPO=${GITHUB_REPO:-so1-p2/votemon}
 FRONT_HOST=${FRONT_HOST:-votes.so1-p2.example.org}
 RESULTS_HOST=${RESULTS_HOST:-results.so1-p2.example.org}
+ADMIN_CIDRS=${ADMIN_CIDRS:-}
 
 CLUSTER=so1-p2
 RESULTS_SA="so1-p2-results@$PROJECT.iam.gserviceaccount.com"
+# The nodes' identity: GKE's minimal node role (logs, metrics), not the default compute account's
+# project-wide Editor. The pods use Workload Identity, never this account.
+NODES_SA="so1-p2-nodes@$PROJECT.iam.gserviceaccount.com"
 IMAGE="$REGION-docker.pkg.dev/$PROJECT/$AR_REPO/votemon:bootstrap"
 # The only secret the results service reads, its read-only Redis user's password: it never opens
 # MongoDB, so it gets no Mongo credential.
@@ -133,6 +138,11 @@ configure() {
 }
 
 gcp() {
+  if [[ -z $ADMIN_CIDRS ]]; then
+    echo "gcp-bootstrap.sh gcp: set ADMIN_CIDRS, the addresses the operators reach the API server from" >&2
+    echo "(e.g. ADMIN_CIDRS=203.0.113.0/24); Argo CD runs inside the cluster and needs none" >&2
+    exit 2
+  fi
   run gcloud config set project "$PROJECT"
   run gcloud services enable compute.googleapis.com container.googleapis.com dns.googleapis.com \
     secretmanager.googleapis.com iamcredentials.googleapis.com run.googleapis.com \
@@ -147,9 +157,16 @@ gcp() {
   run gcloud compute routers create so1-p2-router --network="$NETWORK" --region="$REGION"
   run gcloud compute routers nats create so1-p2-nat --router=so1-p2-router --region="$REGION" \
     --auto-allocate-nat-external-ips --nat-all-subnet-ip-ranges
+  run gcloud iam service-accounts create so1-p2-nodes --display-name="so1-p2 GKE nodes"
+  run gcloud projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:$NODES_SA" \
+    --role=roles/container.defaultNodeServiceAccount --condition=None
+  # Private nodes; the API server answers only the operators' networks (Argo CD is inside); nodes
+  # boot verified (Shielded secure boot) as the minimal account above.
   run gcloud container clusters create "$CLUSTER" --region="$REGION" --release-channel=regular \
     --network="$NETWORK" --subnetwork="$CLUSTER_SUBNET" --enable-ip-alias \
     --enable-private-nodes --master-ipv4-cidr=172.16.0.0/28 \
+    --enable-master-authorized-networks --master-authorized-networks="$ADMIN_CIDRS" \
+    --service-account="$NODES_SA" --shielded-secure-boot --shielded-integrity-monitoring \
     --workload-pool="$PROJECT.svc.id.goog" --enable-dataplane-v2 --gateway-api=standard \
     --machine-type=e2-standard-4 --num-nodes=1
   run gcloud container clusters get-credentials "$CLUSTER" --region="$REGION"

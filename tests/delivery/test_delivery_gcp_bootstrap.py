@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -29,8 +30,15 @@ def bootstrap(*args: str, root: Path = REPO, **env: str) -> str:
     return proc.stdout
 
 
+ADMIN_CIDRS = "203.0.113.0/24,198.51.100.7/32"
+
+
+def gcp_commands() -> list[str]:
+    return [line.rstrip() for line in bootstrap("gcp", DRY_RUN="1", ADMIN_CIDRS=ADMIN_CIDRS).splitlines()]
+
+
 def test_gcp_commands_create_what_the_manifests_use() -> None:
-    lines = [line.rstrip() for line in bootstrap("gcp", DRY_RUN="1").splitlines()]
+    lines = gcp_commands()
     cloudrun = yaml.safe_load((REPO / "cloudrun" / "results.yaml").read_text())
     template = cloudrun["spec"]["template"]
     network = yaml.safe_load(template["metadata"]["annotations"]["run.googleapis.com/network-interfaces"])[0]
@@ -65,6 +73,40 @@ def test_gcp_commands_create_what_the_manifests_use() -> None:
         assert f"{api}.googleapis.com" in enable
     one(r"^gcloud artifacts repositories create ")
     one(r"^gcloud builds submit .*-docker\.pkg\.dev/")
+
+
+def test_the_cluster_answers_only_the_operators_and_its_nodes_hold_the_minimal_role() -> None:
+    """Review finding 9: private nodes, an API server reachable from ADMIN_CIDRS only, Shielded nodes
+    with secure boot, and a node account of its own with GKE's minimal node role (not the default
+    compute account, which is the project's Editor)."""
+    lines = gcp_commands()
+    [cluster] = [line for line in lines if line.startswith("gcloud container clusters create ")]
+    flags = set(shlex.split(cluster))  # the dry run prints each argument shell-quoted
+    assert {
+        "--enable-private-nodes",
+        "--enable-master-authorized-networks",
+        f"--master-authorized-networks={ADMIN_CIDRS}",
+        "--shielded-secure-boot",
+        "--shielded-integrity-monitoring",
+    } <= flags, cluster
+    [account] = [flag.split("=", 1)[1] for flag in flags if flag.startswith("--service-account=")]
+    assert account.startswith("so1-p2-nodes@"), account
+    grants = [line for line in lines if f"serviceAccount:{account}" in line]
+    assert len(grants) == 1 and "--role=roles/container.defaultNodeServiceAccount" in grants[0], grants
+    created = [line for line in lines if line.startswith("gcloud iam service-accounts create so1-p2-nodes ")]
+    assert lines.index(created[0]) < lines.index(grants[0]) < lines.index(cluster)
+
+
+def test_gcp_stops_without_the_operators_networks() -> None:
+    proc = subprocess.run(
+        [str(SCRIPT), "gcp"],
+        env={**os.environ, "ROOT": str(REPO), "DRY_RUN": "1", "ADMIN_CIDRS": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2 and "ADMIN_CIDRS" in proc.stderr, proc.stderr
+    assert proc.stdout == "", "nothing is created"
 
 
 def test_configure_rewrites_every_placeholder_of_a_fork(tmp_path: Path) -> None:
