@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
+import socketserver
+import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -180,3 +185,87 @@ def test_a_server_added_after_the_front_connected_takes_calls_within_the_connect
         finally:
             assert front.stop() == 0
             assert [each.stop() for each in servers] == [0] * len(servers)
+
+
+class LateBroker:
+    """A Kafka address that refuses connections until `open()`, then relays each to the stack's broker:
+    a Kafka that comes up after the process that needs it (the broker's metadata then sends the client
+    to the broker itself)."""
+
+    def __init__(self, broker: str) -> None:
+        host, port = broker.rsplit(":", 1)
+        self.broker = (host, int(port))
+        self.address = f"127.0.0.1:{free_port()}"
+        self._server: socketserver.ThreadingTCPServer | None = None
+
+    def open(self) -> None:
+        broker = self.broker
+
+        class Relay(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                with socket.create_connection(broker) as upstream:
+                    back = threading.Thread(target=relay, args=(upstream, self.request), daemon=True)
+                    back.start()
+                    relay(self.request, upstream)
+                    back.join()
+
+        host, port = self.address.rsplit(":", 1)
+        self._server = socketserver.ThreadingTCPServer((host, int(port)), Relay)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def relay(source: socket.socket, sink: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            sink.sendall(data)
+        sink.shutdown(socket.SHUT_WR)
+
+
+def started_alone(pipeline: Pipeline, logs: Path, **settings: Any) -> Service:
+    """A grpc-server of its own (its own ports and log), with `settings` over the pipeline's."""
+    binds = {"grpc_bind": f"127.0.0.1:{free_port()}", "grpc_metrics_bind": f"127.0.0.1:{free_port()}"}
+    return Service("grpc-server", pipeline.settings.model_copy(update={**binds, **settings}), logs).start()
+
+
+def test_a_server_started_before_kafka_waits_for_it_then_serves(pipeline: Pipeline, tmp_path: Path) -> None:
+    """A pod started before Kafka answers (the node restarted, Kafka rolling) waits for it, unready,
+    instead of crashing into the kubelet's restart back-off."""
+    broker = LateBroker(pipeline.settings.kafka_bootstrap_servers)
+    server = started_alone(pipeline, tmp_path, kafka_bootstrap_servers=broker.address)
+    try:
+        eventually(lambda: "waiting for Kafka" in server.log_tail(), "the server waits for Kafka", within=15)
+        broker.open()
+        server.wait_ready()
+        band = unique_band("LateKafka")
+        with grpc.insecure_channel(server.settings.grpc_bind) as channel:
+            reply = votes_pb2_grpc.VoteServiceStub(channel).Cast(
+                votes_pb2.CastRequest(
+                    vote=votes_pb2.Vote(
+                        id=f"late-{uuid.uuid4().hex}", name=band, album="A", year=1997, rank="9"
+                    )
+                ),
+                timeout=5,
+            )
+        assert reply.accepted == 1
+        assert pipeline.wait_band_count(band) == 1
+    finally:
+        assert server.stop() == 0
+        broker.close()
+
+
+def test_a_server_whose_kafka_never_answers_stops_naming_it(pipeline: Pipeline, tmp_path: Path) -> None:
+    nowhere = f"127.0.0.1:{free_port()}"
+    server = started_alone(
+        pipeline, tmp_path, kafka_bootstrap_servers=nowhere, kafka_startup_wait_seconds=2.0
+    )
+    assert server.process is not None
+    assert server.process.wait(timeout=30) == 1, "it stops on its own, after the wait"
+    said = server.log_path.read_text()
+    assert f"Kafka at {nowhere} did not answer within 2 s" in said, said
+    assert "waiting for Kafka" in said and "Traceback" not in said, said

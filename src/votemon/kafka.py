@@ -18,7 +18,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
     UnknownProducerId,
 )
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from votemon.settings import Settings
 
@@ -87,7 +87,26 @@ class ReliableProducer:
             await asyncio.wait_for(broken.stop(), timeout=self._settings.produce_timeout_seconds)
 
     async def start(self) -> None:
-        await self._current()
+        """Connect, waiting up to kafka_startup_wait_seconds for the brokers, then stop with a message
+        that names Kafka and where it was looked for, not a traceback."""
+        servers = self._settings.kafka_bootstrap_servers
+        within = self._settings.kafka_startup_wait_seconds
+
+        def waiting(state: RetryCallState) -> None:
+            self._log.warning("waiting for Kafka", bootstrap_servers=servers, attempt=state.attempt_number)
+
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(KafkaConnectionError),
+                stop=stop_after_delay(within),
+                wait=wait_fixed(1),
+                before_sleep=waiting,
+                reraise=True,
+            ):
+                with attempt:
+                    await self._current()
+        except KafkaConnectionError as error:
+            raise SystemExit(f"Kafka at {servers} did not answer within {within:g} s: {error}") from None
 
     async def send_all(self, topic: str, records: Sequence[Record]) -> float:
         """Queue every record, then wait for all acks; raises the first delivery error. Returns when

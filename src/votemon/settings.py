@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # A producing service that starts before Kafka answers (a node's restart, Kafka's own rollout)
+    # waits this long for it, unready, before it stops naming Kafka: crashing at once would put it in
+    # the kubelet's restart back-off (10 s, 20 s, 40 s...) after Kafka is back. Below the time the
+    # liveness probes give a grpc-server that is not serving yet (3 x 10 s).
+    kafka_startup_wait_seconds: Seconds = 20.0
     votes_topic: str = "votes-submitted"
     dead_letter_topic: str = "votes-dead-letter"
     consumer_group: str = "vote-counter"
