@@ -106,7 +106,15 @@ class OwnApplication:
         self.cluster.kubectl("apply", "-f", "-", stdin=json.dumps(application))
 
     def delete(self) -> None:
-        self.cluster.run("argocd", "app", "delete", self.name, "--cascade", "--yes", "--wait", check=False)
+        """The Application with its resources, then its namespace and project. Its end is polled for:
+        the argocd CLI's `--wait` watches for the deletion, and once missed it and hung a CI run."""
+        self.cluster.run("argocd", "app", "delete", self.name, "--cascade", "--yes", check=False)
+
+        def gone() -> None:
+            applications = self.cluster.items("applications.argoproj.io", namespace="argocd")
+            assert self.name not in [a["metadata"]["name"] for a in applications]
+
+        eventually(gone, timeout=120)
         self.cluster.run("kubectl", "delete", "namespace", self.name, "--ignore-not-found", "--wait=false")
         self.cluster.run("kubectl", "-n", "argocd", "delete", "appproject", self.name, "--ignore-not-found")
 
