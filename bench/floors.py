@@ -27,7 +27,7 @@ from decimal import Decimal
 import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from votemon.kafka import make_producer
+from votemon.kafka import ADMIN, login, make_producer
 from votemon.settings import Settings
 from votemon.store import PartitionBatch
 from votemon.store.tally import Tally, redis_client
@@ -71,7 +71,7 @@ async def kafka_floors(
     settings: Settings, votes: list[AcceptedVote], figures: dict[str, dict[str, float]]
 ) -> None:
     records = [(vote.kafka_key(), vote.kafka_value()) for vote in votes]
-    producer = make_producer(settings)
+    producer = make_producer(settings, ADMIN)
     await producer.start()
     try:
         with measured(figures, "produce", len(records)):
@@ -83,10 +83,10 @@ async def kafka_floors(
         await producer.stop()
     consumer = AIOKafkaConsumer(
         settings.votes_topic,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=f"votemon-floors-{uuid.uuid4().hex[:6]}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **login(settings, ADMIN),
     )
     await consumer.start()
     try:

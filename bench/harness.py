@@ -115,7 +115,7 @@ class Probe:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.redis = Redis.from_url(settings.redis_url, decode_responses=True)
-        self.ends = TopicEnds(settings.kafka_bootstrap_servers)
+        self.ends = TopicEnds(settings)
 
     async def start(self) -> None:
         await self.ends.start()

@@ -3,13 +3,13 @@
 # kube-proxy (iptables) built from the control plane's own Kubernetes source (cluster/build.sh node).
 # The four votemon Deployments run on it, from the image built from the Dockerfile (cluster/image.sh);
 # a CoreDNS serves the cluster's names to its pods; and the data stores they use are a second instance
-# of the local stack (Kafka; Redis with the redis-auth password and the users of base/redis/users.acl;
-# FerretDB with the mongodb-auth user)
-# on the node's bridge address.
+# of the local stack (Kafka with the users of base/kafka/users.yaml; Redis with the redis-auth password
+# and the users of base/redis/users.acl; FerretDB with the mongodb-auth user) on the node's bridge address.
 #   cluster/node.sh up               build and start what is missing, wait until the node is Ready
 #   cluster/node.sh down             stop it all, its containers, and undo its network changes
 #   cluster/node.sh apiserver-flags  the API server's flags to reach kubelets (its client certificate)
-#   cluster/node.sh secrets          the datastore Secrets (redis-auth, redis-<user>, mongodb-auth), if
+#   cluster/node.sh secrets          the datastore Secrets (redis-auth, redis-<user>, mongodb-auth, the
+#                                    Kafka users' and votes-cluster-ca-cert), if
 #                                    missing (after a namespace was deleted: another environment's
 #                                    bootstrap deletes it)
 #   cluster/node.sh import NAME      import what cluster/image.sh built since, and print NAME as name@digest
@@ -307,11 +307,23 @@ data_secrets() {
       kubectl -n "$namespace" create secret generic "redis-$user" \
         --from-literal=password="$(cat "$users/$user")" >/dev/null </dev/null
   done <"$root/base/redis/users.acl"
+  # What Strimzi makes on a real cluster: a Secret per KafkaUser of base/kafka/users.yaml (key
+  # password) and the cluster CA's votes-cluster-ca-cert (key ca.crt), from the data stack's Kafka.
+  local kafka
+  kafka=$(data_stack kafka-credentials)
+  for user in $("$root/.venv/bin/python" -m votemon.dev.kafka_users users); do
+    kubectl -n "$namespace" get secret "$user" >/dev/null 2>&1 ||
+      kubectl -n "$namespace" create secret generic "$user" --from-file=password="$kafka/users/$user" >/dev/null
+  done
+  kubectl -n "$namespace" get secret votes-cluster-ca-cert >/dev/null 2>&1 ||
+    kubectl -n "$namespace" create secret generic votes-cluster-ca-cert --from-file=ca.crt="$kafka/tls/ca.crt" >/dev/null
 }
 
 data_stack() { # stack/stack.sh's Kafka and Redis on the node's address, Redis with the Secret's password
   # (its MongoDB address is the Service's name, not this machine's: stack.sh leaves FerretDB out)
+  # Its Kafka's certificate also names the Service the pods find it by (votemon.env's address).
   STACK_DIR=$data KAFKA_CONTROLLER_PORT=19093 REDIS_PASSWORD=$(password redis) \
+    KAFKA_TLS_NAMES=votes-kafka-bootstrap.$namespace.svc \
     KAFKA_BOOTSTRAP_SERVERS=$NODE_ADDRESS:9092 REDIS_URL=redis://$NODE_ADDRESS:6379/0 \
     MONGO_URI=mongodb://mongodb.$namespace.svc:27017/ "$root/stack/stack.sh" "$@"
 }

@@ -26,7 +26,7 @@ import redis
 from tests.support import test_settings
 from votemon.dev.eventually import eventually
 from votemon.dev.pipeline import KafkaProbe, unique_band, wait_caught_up
-from votemon.dev.processes import LOGS, ROOT, environment, free_port, stack_redis_users
+from votemon.dev.processes import LOGS, ROOT, environment, free_port, stack_logins
 from votemon.settings import Settings
 from votemon.store import tally
 
@@ -91,7 +91,7 @@ class FaultStack:
             redis_url=f"{self._redis_server}/{next(self._databases)}",
             mongo_uri=self._servers.mongo_uri,
             consumer_max_records=50,  # many small batches: a kill lands mid-batch
-            redis_users_dir=stack_redis_users(self.directory),
+            **stack_logins(self.directory),
         )
 
 

@@ -67,7 +67,7 @@ def test_topic_ends_see_a_topic_made_after_start_and_none_for_an_absent_one(pipe
     assert sorted(ends) == list(range(later.topic_partitions)) and sum(ends.values()) == 7
 
     async def on_a_new_loop() -> dict[int, int]:
-        reader = TopicEnds(later.kafka_bootstrap_servers)
+        reader = TopicEnds(later)
         await reader.start()
         try:
             return await reader.read(later.votes_topic)

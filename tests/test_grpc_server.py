@@ -267,5 +267,5 @@ def test_a_server_whose_kafka_never_answers_stops_naming_it(pipeline: Pipeline, 
     assert server.process is not None
     assert server.process.wait(timeout=30) == 1, "it stops on its own, after the wait"
     said = server.log_path.read_text()
-    assert f"Kafka at {nowhere} did not answer within 2 s" in said, said
+    assert f"Kafka at {nowhere} did not answer user grpc-server within 2 s" in said, said
     assert "waiting for Kafka" in said and "Traceback" not in said, said

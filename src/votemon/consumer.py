@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from votemon.catalogue import Catalogue
-from votemon.kafka import Record, ReliableProducer
+from votemon.kafka import Record, ReliableProducer, login
 from votemon.runtime import configure_logging, ops_app, serve_app, stop_event
 from votemon.settings import Settings
 from votemon.stages import Stages
@@ -287,14 +287,13 @@ async def run(settings: Settings, checkpoint_type: type[Checkpoint] = Checkpoint
     tally = Tally(redis, settings)
     vote_log = VoteLog(mongo, settings)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=settings.consumer_group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,
-        client_id="votemon-consumer",
+        **login(settings, "consumer"),
     )
-    producer = ReliableProducer(settings)
+    producer = ReliableProducer(settings, "consumer")
     offsets = Offsets(consumer, tally, settings.votes_topic)
     checkpoint = checkpoint_type(settings, producer, vote_log, tally, offsets, stopping)
 

@@ -124,7 +124,7 @@ async def run(settings: Settings) -> None:
     log = configure_logging(settings, "grpc-server")
     stopping = stop_event()
     catalogue = Catalogue.load(settings.catalogue_file)
-    producer = ReliableProducer(settings)
+    producer = ReliableProducer(settings, "grpc-server")
     await producer.start()
     health_servicer = health.aio.HealthServicer()
     server = grpc.aio.server(options=server_options(settings))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -18,23 +19,82 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
     UnknownProducerId,
 )
+from aiokafka.helpers import create_ssl_context
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from votemon.settings import Settings
 
 
-def make_producer(settings: Settings) -> AIOKafkaProducer:
+def login(settings: Settings, user: str) -> dict[str, Any]:
+    """aiokafka's options to reach Kafka as `user`: over TLS trusting kafka_ca_file when it is set,
+    with SCRAM-SHA-512 and the user's password file in kafka_users_dir when that is set."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "client_id": f"votemon-{user}",
+    }
+    tls = settings.kafka_ca_file is not None
+    if tls:
+        options["ssl_context"] = create_ssl_context(cafile=str(settings.kafka_ca_file))
+    if settings.kafka_users_dir is None:
+        return options | {"security_protocol": "SSL" if tls else "PLAINTEXT"}
+    password_file = settings.kafka_users_dir / user
+    try:
+        password = password_file.read_text().strip()
+    except OSError as error:
+        raise SystemExit(
+            f"Kafka user {user}: no password in {password_file} (KAFKA_USERS_DIR): {error}"
+        ) from None
+    return options | {
+        "security_protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": user,
+        "sasl_plain_password": password,
+    }
+
+
+async def wait_for_kafka(
+    connect: Callable[[], Awaitable[object]], settings: Settings, user: str, within: float
+) -> None:
+    """Call `connect` until Kafka lets `user` in, logging each wait, for up to `within` seconds; then
+    stop with one line that names Kafka, where it was looked for and as whom, not a traceback.
+    (aiokafka reports a refused password as a connection error, and logs the refusal itself.)"""
+    servers = settings.kafka_bootstrap_servers
+    log = structlog.get_logger()
+
+    def waiting(state: RetryCallState) -> None:
+        log.warning("waiting for Kafka", bootstrap_servers=servers, user=user, attempt=state.attempt_number)
+
+    try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(KafkaConnectionError),
+            stop=stop_after_delay(within),
+            wait=wait_fixed(0.5),
+            before_sleep=waiting,
+            reraise=True,
+        ):
+            with attempt:
+                await connect()
+    except KafkaConnectionError as error:
+        raise SystemExit(
+            f"Kafka at {servers} did not answer user {user} within {within:g} s: {error}"
+        ) from None
+
+
+def make_producer(settings: Settings, user: str) -> AIOKafkaProducer:
     """An idempotent producer that waits for every in-sync replica: no lost, no duplicated records."""
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",
         enable_idempotence=True,
         linger_ms=settings.producer_linger_ms,
         request_timeout_ms=int(settings.produce_timeout_seconds * 1000),
         max_batch_size=512 * 1024,
-        client_id="votemon",
+        **login(settings, user),
     )
 
+
+# The local stack's super user (stack/stack.sh): topics, and the tests' and the bench's readers. No
+# cluster has it: there Strimzi makes the topics, and each service has its own user (base/kafka/users.yaml).
+ADMIN = "admin"
 
 # After these the producer's sender task is dead (aiokafka does not reset the producer id).
 FATAL_PRODUCER_ERRORS = (OutOfOrderSequenceNumber, UnknownProducerId, ProducerFenced)
@@ -57,8 +117,9 @@ class ReliableProducer:
     producer id) takes the next ones. A client retrying with the same vote ids is still counted once.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, user: str) -> None:
         self._settings = settings
+        self._user = user
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
         self._log = structlog.get_logger()
@@ -66,7 +127,7 @@ class ReliableProducer:
     async def _current(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
-                producer = make_producer(self._settings)
+                producer = make_producer(self._settings, self._user)
                 try:
                     await producer.start()
                 except BaseException:
@@ -87,26 +148,10 @@ class ReliableProducer:
             await asyncio.wait_for(broken.stop(), timeout=self._settings.produce_timeout_seconds)
 
     async def start(self) -> None:
-        """Connect, waiting up to kafka_startup_wait_seconds for the brokers, then stop with a message
-        that names Kafka and where it was looked for, not a traceback."""
-        servers = self._settings.kafka_bootstrap_servers
-        within = self._settings.kafka_startup_wait_seconds
-
-        def waiting(state: RetryCallState) -> None:
-            self._log.warning("waiting for Kafka", bootstrap_servers=servers, attempt=state.attempt_number)
-
-        try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(KafkaConnectionError),
-                stop=stop_after_delay(within),
-                wait=wait_fixed(1),
-                before_sleep=waiting,
-                reraise=True,
-            ):
-                with attempt:
-                    await self._current()
-        except KafkaConnectionError as error:
-            raise SystemExit(f"Kafka at {servers} did not answer within {within:g} s: {error}") from None
+        """Connect, waiting up to kafka_startup_wait_seconds for the brokers (wait_for_kafka)."""
+        await wait_for_kafka(
+            self._current, self._settings, self._user, self._settings.kafka_startup_wait_seconds
+        )
 
     async def send_all(self, topic: str, records: Sequence[Record]) -> float:
         """Queue every record, then wait for all acks; raises the first delivery error. Returns when
@@ -143,12 +188,8 @@ async def create_topics(settings: Settings) -> list[str]:
         NewTopic(settings.votes_topic, settings.topic_partitions, 1, topic_configs=config),
         NewTopic(settings.dead_letter_topic, 1, 1, topic_configs=config),
     ]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type(KafkaConnectionError), stop=stop_after_delay(60), wait=wait_fixed(0.5)
-    ):
-        with attempt:
-            await admin.start()
+    admin = AIOKafkaAdminClient(**login(settings, ADMIN))
+    await wait_for_kafka(admin.start, settings, ADMIN, within=60)
     created = []
     try:
         existing = set(await admin.list_topics())

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     # the kubelet's restart back-off (10 s, 20 s, 40 s...) after Kafka is back. Below the time the
     # liveness probes give a grpc-server that is not serving yet (3 x 10 s).
     kafka_startup_wait_seconds: Seconds = 20.0
+    # Kafka's users: one file per user named after it, holding its password (in Kubernetes, each
+    # service mounts only its own Secret here, made by Strimzi from base/kafka/users.yaml); each
+    # service logs in as its own name with SCRAM-SHA-512. Unset: no authentication.
+    kafka_users_dir: Path | None = None
+    # The CA that signs the brokers' certificates (Strimzi's votes-cluster-ca-cert); set: TLS.
+    kafka_ca_file: Path | None = None
     votes_topic: str = "votes-submitted"
     dead_letter_topic: str = "votes-dead-letter"
     consumer_group: str = "vote-counter"

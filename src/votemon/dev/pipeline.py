@@ -21,7 +21,7 @@ from anyio.from_thread import start_blocking_portal
 from votemon.dev.eventually import eventually
 from votemon.dev.processes import LOGS, TEST_BAND_PREFIX, Service, free_port, start_services
 from votemon.dev.topic_ends import TopicEnds, TopicEndsError
-from votemon.kafka import create_topics
+from votemon.kafka import ADMIN, create_topics, login
 from votemon.settings import Settings
 from votemon.store import tally
 
@@ -35,10 +35,10 @@ class KafkaProbe:
     votemon.dev.topic_ends's, as the bench reads them."""
 
     def __init__(self, settings: Settings) -> None:
-        self._bootstrap = settings.kafka_bootstrap_servers
+        self._login = login(settings, ADMIN)
         self._exit = contextlib.ExitStack()
         self._portal = self._exit.enter_context(start_blocking_portal())
-        self._ends = TopicEnds(self._bootstrap)
+        self._ends = TopicEnds(settings)
         try:
             self.call(self._ends.start)
         except BaseException:
@@ -64,7 +64,7 @@ class KafkaProbe:
         """Write raw (key, value) records, as a faulty or foreign producer would."""
 
         async def send() -> None:
-            producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all")
+            producer = AIOKafkaProducer(acks="all", **self._login)
             await producer.start()
             try:
                 sent = [await producer.send(topic, value=value, key=key) for key, value in records]
@@ -78,7 +78,7 @@ class KafkaProbe:
         """The first `count` records of a topic (all partitions), waiting up to `timeout` for them."""
 
         async def fetch() -> list[ConsumerRecord[bytes, bytes]]:
-            reader = AIOKafkaConsumer(topic, bootstrap_servers=self._bootstrap, auto_offset_reset="earliest")
+            reader = AIOKafkaConsumer(topic, auto_offset_reset="earliest", **self._login)
             await reader.start()
             found: list[ConsumerRecord[bytes, bytes]] = []
             try:

@@ -42,13 +42,23 @@ def stack_redis_users(stack_dir: Path | None = None) -> Path:
     return (stack_dir or Path(os.environ.get("STACK_DIR", ROOT / ".local"))) / "redis" / "users"
 
 
+def stack_logins(stack_dir: Path | None = None) -> dict[str, Path]:
+    """The settings that log in to a stack of stack/stack.sh: its Redis users' and Kafka users'
+    password files (base/redis/users.acl, base/kafka/users.yaml) and the CA of its Kafka's TLS."""
+    kafka = (stack_dir or Path(os.environ.get("STACK_DIR", ROOT / ".local"))) / "kafka"
+    return {
+        "redis_users_dir": stack_redis_users(stack_dir),
+        "kafka_users_dir": kafka / "users",
+        "kafka_ca_file": kafka / "tls" / "ca.crt",
+    }
+
+
 def local_settings() -> Settings:
-    """The settings of the environment, the services logging in to the local stack's Redis as their own
-    users unless REDIS_USERS_DIR names other password files."""
+    """The settings of the environment, the services logging in to the local stack's Redis and Kafka
+    as their own users, unless the environment names other credentials."""
     settings = Settings()
-    if settings.redis_users_dir is None:
-        return settings.model_copy(update={"redis_users_dir": stack_redis_users()})
-    return settings
+    unset = {name: path for name, path in stack_logins().items() if getattr(settings, name) is None}
+    return settings.model_copy(update=unset)
 
 
 EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
@@ -98,7 +108,7 @@ def isolated_settings(**overrides: object) -> Settings:
         "dead_letter_topic": f"votes-dead-letter-test-{run}",
         "consumer_group": f"vote-counter-test-{run}",
         "mongo_database": f"votes_test_{run}",
-        "redis_users_dir": stack_redis_users(),
+        **stack_logins(),
         **{spec.probe_bind: f"127.0.0.1:{free_port()}" for spec in SERVICE.values()},
         "grpc_bind": f"127.0.0.1:{free_port()}",
         "grpc_deadline_seconds": 3.0,

@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from votemon.dev.eventually import eventually
 from votemon.dev.health import stack_addresses
-from votemon.kafka import create_topics
+from votemon.kafka import ADMIN, create_topics, login
 from votemon.settings import Settings
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -23,7 +23,7 @@ KEPT_MONGO_DATABASES = {"admin", "config", "local"}
 
 async def delete_topics(settings: Settings) -> list[str]:
     """Every topic but Kafka's own (`__consumer_offsets`...)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**login(settings, ADMIN))
     await admin.start()
     try:
         topics = sorted(topic for topic in await admin.list_topics() if not topic.startswith("__"))

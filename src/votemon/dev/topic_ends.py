@@ -11,6 +11,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from votemon.kafka import ADMIN, login
+from votemon.settings import Settings
+
 UNKNOWN_TOPIC = 3  # Kafka's UNKNOWN_TOPIC_OR_PARTITION (topics are never created by a read: the
 # brokers of the stack and the cluster have auto.create.topics.enable=false)
 
@@ -24,15 +27,15 @@ class TopicEnds:
     """The end offsets of a topic's partitions. aiokafka's clients belong to the event loop they are
     created on, so `start()` creates them there: start, read and stop on one loop."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
-        self._bootstrap = bootstrap_servers
+    def __init__(self, settings: Settings) -> None:
+        self._login = login(settings, ADMIN)
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+        self._admin = AIOKafkaAdminClient(**self._login)
         await self._admin.start()
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        self._consumer = AIOKafkaConsumer(enable_auto_commit=False, **self._login)
         await self._consumer.start()
 
     async def stop(self) -> None:
