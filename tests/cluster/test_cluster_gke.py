@@ -13,6 +13,7 @@ OPERATED = {
     "Kafka",
     "KafkaNodePool",
     "KafkaTopic",
+    "KafkaUser",
     "ExternalSecret",
     "SecretStore",
     "ScaledObject",

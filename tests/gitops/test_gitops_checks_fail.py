@@ -3,6 +3,7 @@ feeds a bad object) and expects the check to name it."""
 
 from __future__ import annotations
 
+import copy
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -157,6 +158,24 @@ CASES: list[tuple[str, Callable[[list[tree.Obj]], list[str]], Mutation, str]] = 
         checks.check_references,
         drop("SecretStore", "gcp-secret-manager"),
         "SecretStore/",
+    ),
+    (
+        "missing kafka user",
+        checks.check_references,
+        drop("KafkaUser", "grpc-server"),
+        "Deployment/grpc-server: references missing Secret/grpc-server",
+    ),
+    (
+        "missing trigger secret",
+        checks.check_references,
+        drop("KafkaUser", "keda"),
+        "TriggerAuthentication/kafka-keda: references missing Secret/keda",
+    ),
+    (
+        "missing trigger authentication",
+        checks.check_references,
+        drop("TriggerAuthentication", "kafka-keda"),
+        "ScaledObject/consumer: references missing TriggerAuthentication/kafka-keda",
     ),
     (
         "namespace",
@@ -426,6 +445,62 @@ def open_to_gmp(objs: list[tree.Obj]) -> None:
     )
 
 
+def config_map(objs: list[tree.Obj]) -> tree.Obj:
+    return find(objs, "ConfigMap", "votemon-config")
+
+
+def kafka_spec(objs: list[tree.Obj]) -> tree.Obj:
+    spec: tree.Obj = find(objs, "Kafka", "votes")["spec"]
+    return spec
+
+
+def kafka_listener(objs: list[tree.Obj]) -> tree.Obj:
+    listener: tree.Obj = kafka_spec(objs)["kafka"]["listeners"][0]
+    return listener
+
+
+def kafka_user(name: str) -> Callable[[list[tree.Obj]], tree.Obj]:
+    return lambda objs: find(objs, "KafkaUser", name)["spec"]
+
+
+def acl(user: str, index: int) -> Callable[[list[tree.Obj]], tree.Obj]:
+    return lambda objs: kafka_user(user)(objs)["authorization"]["acls"][index]
+
+
+def volume(deployment: str, name: str) -> Callable[[list[tree.Obj]], tree.Obj]:
+    def get(objs: list[tree.Obj]) -> tree.Obj:
+        pod = find(objs, "Deployment", deployment)["spec"]["template"]["spec"]
+        found: tree.Obj = next(v for v in pod["volumes"] if v["name"] == name)
+        return found
+
+    return get
+
+
+def kafka_trigger(objs: list[tree.Obj]) -> tree.Obj:
+    trigger: tree.Obj = find(objs, "ScaledObject", "consumer")["spec"]["triggers"][0]
+    return trigger
+
+
+def trigger_secret(parameter: str) -> Callable[[list[tree.Obj]], tree.Obj]:
+    def get(objs: list[tree.Obj]) -> tree.Obj:
+        refs = find(objs, "TriggerAuthentication", "kafka-keda")["spec"]["secretTargetRef"]
+        found: tree.Obj = next(r for r in refs if r["parameter"] == parameter)
+        return found
+
+    return get
+
+
+def spare_kafka_user(objs: list[tree.Obj]) -> None:
+    spare = copy.deepcopy(find(objs, "KafkaUser", "keda"))
+    spare["metadata"]["name"] = "spare"
+    objs.append(spare)
+
+
+def without_dead_letters(objs: list[tree.Obj]) -> None:
+    acls = kafka_user("consumer")(objs)["authorization"]["acls"]
+    acls[:] = [a for a in acls if a["resource"]["name"] != "votes-dead-letter"]
+
+
 RUNTIME_CASES: list[tuple[str, Callable[[list[tree.Obj]], list[str]], Mutation, str]] = [
     (
         "keep-alive",
@@ -515,6 +590,18 @@ RUNTIME_CASES: list[tuple[str, Callable[[list[tree.Obj]], list[str]], Mutation, 
         "Deployment/consumer/votemon: Secret/redis-consumer in environment variable X_PASSWORD",
     ),
     (
+        "credentials another's kafka user",
+        checks.check_credentials,
+        add_secret_env("grpc-server", "consumer"),
+        "Deployment/grpc-server: gets Secret/consumer, which it does not use",
+    ),
+    (
+        "credentials kafka password in the environment",
+        checks.check_credentials,
+        add_secret_env("consumer", "consumer"),
+        "Deployment/consumer/votemon: Secret/consumer in environment variable X_PASSWORD",
+    ),
+    (
         "spread",
         checks.check_spread,
         set_in(
@@ -546,6 +633,111 @@ def test_runtime_check_fails(
     name: str, check: Callable[[list[tree.Obj]], list[str]], mutate: Mutation, needle: str
 ) -> None:
     test_env_check_fails(name, check, mutate, needle)
+
+
+# Kafka's authentication and authorization (check_kafka_auth): (name, mutation, expected error).
+KAFKA_AUTH_CASES: list[tuple[str, Mutation, str]] = [
+    ("plain listener", set_in(kafka_listener, "tls", False), "Kafka/votes: listener tls without TLS"),
+    (
+        "no scram",
+        set_in(kafka_listener, "authentication", None),
+        "Kafka/votes: listener tls does not authenticate with scram-sha-512",
+    ),
+    ("no acls", set_in(kafka_spec, "kafka.authorization", None), "Kafka/votes: authorization is not simple"),
+    (
+        "no user operator",
+        set_in(kafka_spec, "entityOperator.userOperator", None),
+        "Kafka/votes: no entityOperator.userOperator",
+    ),
+    (
+        "user tls",
+        set_in(kafka_user("consumer"), "authentication.type", "tls"),
+        "KafkaUser/consumer: authentication is not scram-sha-512",
+    ),
+    (
+        "user authorization",
+        set_in(kafka_user("grpc-server"), "authorization.type", "custom"),
+        "KafkaUser/grpc-server: authorization is not simple",
+    ),
+    (
+        "user cluster",
+        set_in(lambda o: find(o, "KafkaUser", "keda"), "metadata.labels", {}),
+        "KafkaUser/keda: label strimzi.io/cluster names no rendered Kafka",
+    ),
+    (
+        "producer acl",
+        set_in(acl("grpc-server", 0), "operations", ["Describe"]),
+        "KafkaUser/grpc-server: no Write on topic votes-submitted (VOTES_TOPIC)",
+    ),
+    (
+        "dead letter acl",
+        without_dead_letters,
+        "KafkaUser/consumer: no Write on topic votes-dead-letter (DEAD_LETTER_TOPIC)",
+    ),
+    (
+        "group acl",
+        set_in(acl("consumer", 1), "operations", ["Describe"]),
+        "KafkaUser/consumer: no Read on group vote-counter (CONSUMER_GROUP)",
+    ),
+    (
+        "another's secret",
+        set_in(volume("grpc-server", "kafka-user"), "secret.secretName", "consumer"),
+        "Deployment/grpc-server: does not mount Secret/grpc-server (key password, as grpc-server) at "
+        "KAFKA_USERS_DIR '/etc/votemon/kafka-users'",
+    ),
+    (
+        "users dir",
+        set_in(config_map, "data.KAFKA_USERS_DIR", "/etc/votemon/kafka"),
+        "Deployment/consumer: does not mount Secret/consumer (key password, as consumer) at "
+        "KAFKA_USERS_DIR '/etc/votemon/kafka'",
+    ),
+    (
+        "ca",
+        set_in(volume("consumer", "kafka-ca"), "secret.items", [{"key": "ca.p12", "path": "ca.crt"}]),
+        "Deployment/consumer: does not mount Secret/votes-cluster-ca-cert (key ca.crt) as KAFKA_CA_FILE",
+    ),
+    ("spare user", spare_kafka_user, "KafkaUser/spare: no client logs in as it"),
+    (
+        "keda sasl",
+        set_in(kafka_trigger, "metadata.sasl", None),
+        "ScaledObject/consumer: kafka trigger: sasl is not scram_sha512",
+    ),
+    (
+        "keda tls",
+        set_in(kafka_trigger, "metadata.tls", "disable"),
+        "ScaledObject/consumer: kafka trigger: tls is not enable",
+    ),
+    (
+        "keda no authentication",
+        set_in(kafka_trigger, "authenticationRef", None),
+        "ScaledObject/consumer: kafka trigger: no TriggerAuthentication",
+    ),
+    (
+        "keda unknown user",
+        set_in(lambda o: find(o, "ConfigMap", "kafka-keda"), "data.username", "admin"),
+        "TriggerAuthentication/kafka-keda: username 'admin' is not a KafkaUser's",
+    ),
+    (
+        "keda another's user",
+        set_in(lambda o: find(o, "ConfigMap", "kafka-keda"), "data.username", "consumer"),
+        "TriggerAuthentication/kafka-keda: password is not key password of Secret/consumer",
+    ),
+    (
+        "keda ca",
+        set_in(trigger_secret("ca"), "key", "ca.p12"),
+        "TriggerAuthentication/kafka-keda: ca is not key ca.crt of Secret/votes-cluster-ca-cert",
+    ),
+    (
+        "keda acl",
+        set_in(acl("keda", 1), "resource.name", "vote-count"),
+        "KafkaUser/keda: no Describe on group vote-counter (the trigger's consumerGroup)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "mutate", "needle"), KAFKA_AUTH_CASES, ids=[c[0] for c in KAFKA_AUTH_CASES])
+def test_kafka_auth_check_fails(name: str, mutate: Mutation, needle: str) -> None:
+    test_env_check_fails(name, checks.check_kafka_auth, mutate, needle)
 
 
 def test_gmp_check_passes_once_the_port_is_open_to_gmp_system() -> None:

@@ -81,9 +81,44 @@ def pod_references(pod: Obj) -> Iterator[tuple[str, str]]:
         yield "Secret", secret["name"]
 
 
+def secret_producers(objs: list[Obj]) -> dict[str, Obj]:
+    """Secret name -> the object whose operator makes that Secret: an ExternalSecret its target
+    (External Secrets), a KafkaUser its own name after its Kafka's secretPrefix (Strimzi's User
+    Operator) and a Kafka its cluster CA's certificate, <cluster>-cluster-ca-cert (Strimzi)."""
+    kafkas = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Kafka"}
+    producers: dict[str, Obj] = {}
+    for obj in objs:
+        name = obj["metadata"]["name"]
+        if obj["kind"] == "ExternalSecret":
+            producers[obj["spec"].get("target", {}).get("name") or name] = obj
+        elif obj["kind"] == "Kafka":
+            producers[kafka_ca_secret(name)] = obj
+        elif obj["kind"] == "KafkaUser":
+            kafka = kafkas.get(obj["metadata"].get("labels", {}).get("strimzi.io/cluster", ""), {})
+            operator = kafka.get("spec", {}).get("entityOperator", {}).get("userOperator") or {}
+            producers[operator.get("secretPrefix", "") + name] = obj
+    return producers
+
+
+def kafka_ca_secret(cluster: str) -> str:
+    """Strimzi's Secret of a Kafka cluster's CA certificate (key ca.crt), which clients trust."""
+    return f"{cluster}-cluster-ca-cert"
+
+
 def _scaler_refs(obj: Obj) -> Iterator[tuple[str, str]]:
     target = obj["spec"]["scaleTargetRef"]
     yield target.get("kind", "Deployment"), target["name"]
+    for trigger in obj["spec"].get("triggers", []):
+        auth = trigger.get("authenticationRef")
+        if auth:
+            yield auth.get("kind", "TriggerAuthentication"), auth["name"]
+
+
+def _trigger_auth_refs(obj: Obj) -> Iterator[tuple[str, str]]:
+    for ref in obj["spec"].get("secretTargetRef", []):
+        yield "Secret", ref["name"]
+    for ref in obj["spec"].get("configMapTargetRef", []):
+        yield "ConfigMap", ref["name"]
 
 
 def _httproute_refs(obj: Obj) -> Iterator[tuple[str, str]]:
@@ -126,6 +161,7 @@ def _role_binding_refs(obj: Obj) -> Iterator[tuple[str, str]]:
 REFERENCE_FINDERS: dict[str, Callable[[Obj], Iterator[tuple[str, str]]]] = {
     "HorizontalPodAutoscaler": _scaler_refs,
     "ScaledObject": _scaler_refs,
+    "TriggerAuthentication": _trigger_auth_refs,
     "HTTPRoute": _httproute_refs,
     "Ingress": _ingress_refs,
     "ExternalSecret": _external_secret_refs,
@@ -135,7 +171,8 @@ REFERENCE_FINDERS: dict[str, Callable[[Obj], Iterator[tuple[str, str]]]] = {
 
 
 def _other_references(obj: Obj) -> Iterator[tuple[str, str]]:
-    """References held by non-pod objects: autoscalers, routes, ingresses, external secrets, RBAC."""
+    """References held by non-pod objects: autoscalers and their authentication, routes, ingresses,
+    external secrets, RBAC."""
     finder = REFERENCE_FINDERS.get(obj["kind"])
     return finder(obj) if finder else iter(())
 

@@ -19,6 +19,7 @@ from votemon.gitops.checks.edge import (
     check_redirect,
     check_ssl_policy,
 )
+from votemon.gitops.checks.kafka_auth import check_kafka_auth
 from votemon.gitops.checks.pods import check_images, check_pod_security
 from votemon.gitops.checks.references import (
     check_namespaces,
@@ -66,6 +67,7 @@ __all__ = [
     "check_idempotent_apply",
     "check_images",
     "check_kafka",
+    "check_kafka_auth",
     "check_namespace_kept",
     "check_namespaces",
     "check_network_policies",
@@ -121,6 +123,7 @@ RUNTIME_CHECKS: dict[str, Check] = {
     "grafana": check_grafana,
     "config rollout": check_config_rollout,
     "credentials": check_credentials,
+    "kafka auth": check_kafka_auth,
     "gmp": check_gmp,
 }
 GKE_RUNTIME_CHECKS: dict[str, Check] = {"front drain": check_front_drain, "spread": check_spread}

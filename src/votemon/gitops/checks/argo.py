@@ -12,6 +12,7 @@ from votemon.gitops import REPO
 from votemon.gitops.objects import (
     kept_on_delete,
     references,
+    secret_producers,
 )
 from votemon.gitops.tree import (
     ARGOCD_NAMESPACE,
@@ -98,12 +99,8 @@ def wave_of(obj: Obj) -> int:
 def wave_errors(objs: list[Obj], wave: Callable[[Obj], int] = wave_of) -> list[str]:
     """Nothing syncs in an earlier wave than what it references: Argo CD waits for a wave to be
     healthy before it applies the next one, so a reference to a later wave deadlocks the sync."""
-    producers: dict[tuple[str, str], Obj] = {}
-    for obj in objs:
-        producers[(obj["kind"], obj["metadata"]["name"])] = obj
-        if obj["kind"] == "ExternalSecret":
-            target = obj["spec"].get("target", {}).get("name") or obj["metadata"]["name"]
-            producers[("Secret", target)] = obj
+    producers: dict[tuple[str, str], Obj] = {(o["kind"], o["metadata"]["name"]): o for o in objs}
+    producers.update({("Secret", name): o for name, o in secret_producers(objs).items()})
     return [
         f"{name_of(obj)} (wave {wave(obj)}) references {kind}/{name}, synced later (wave {wave(producer)})"
         for obj in objs

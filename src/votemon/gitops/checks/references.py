@@ -7,6 +7,7 @@ from votemon.gitops.objects import (
     pod_labels,
     pod_templates,
     references,
+    secret_producers,
     selects,
 )
 from votemon.gitops.tree import (
@@ -58,16 +59,14 @@ def check_services_select_pods(objs: list[Obj]) -> list[str]:
 
 
 def _produced_secrets(objs: list[Obj]) -> set[str]:
-    names = {o["metadata"]["name"] for o in objs if o["kind"] == "Secret"}
-    for es in (o for o in objs if o["kind"] == "ExternalSecret"):
-        names.add(es["spec"].get("target", {}).get("name") or es["metadata"]["name"])
-    return names
+    return {o["metadata"]["name"] for o in objs if o["kind"] == "Secret"} | set(secret_producers(objs))
 
 
 def check_references(objs: list[Obj]) -> list[str]:
     """Every ConfigMap/Secret/PVC/ServiceAccount/target named by an object exists in the set.
 
-    Secrets produced by ExternalSecrets count; PVCs from StatefulSet volumeClaimTemplates count.
+    Secrets an operator makes from a rendered object count (ExternalSecrets, Strimzi's KafkaUsers
+    and cluster CA: secret_producers); PVCs from StatefulSet volumeClaimTemplates count.
     """
     have: dict[str, set[str]] = {}
     for obj in objs:

@@ -11,6 +11,7 @@ from votemon.gitops.objects import (
     pod_labels,
     pod_references,
     pod_templates,
+    secret_producers,
     service_config,
     service_pods,
 )
@@ -183,15 +184,22 @@ def check_config_rollout(objs: list[Obj]) -> list[str]:
 
 
 def check_credentials(objs: list[Obj]) -> list[str]:
-    """Each workload gets only its own datastore credentials (front and grpc-server none, results no
-    MongoDB's), and the clients read them as files of a mounted Secret, never from the environment."""
+    """Each workload gets only its own datastore credentials (front none, grpc-server only its Kafka
+    user's, results no MongoDB's), and the clients read them as files of a mounted Secret, never
+    from the environment. A KafkaUser's Secret belongs to the workload of its name alone (KEDA's
+    user's to no pod: KEDA's operator reads it)."""
+    kafka_users = {
+        s: o["metadata"]["name"] for s, o in secret_producers(objs).items() if o["kind"] == "KafkaUser"
+    }
+    secrets = DATASTORE_SECRETS | set(kafka_users)
     errors: list[str] = []
     for workload, template in pod_templates(objs):
         name, pod = workload["metadata"]["name"], template["spec"]
+        own = DATASTORE_CREDENTIALS.get(name, set()) | {s for s, user in kafka_users.items() if user == name}
         errors.extend(
             f"{name_of(workload)}: gets Secret/{ref}, which it does not use"
             for kind, ref in pod_references(pod)
-            if kind == "Secret" and ref in DATASTORE_SECRETS - DATASTORE_CREDENTIALS.get(name, set())
+            if kind == "Secret" and ref in secrets - own
         )
         if name in DATA_STORES:
             continue
@@ -200,7 +208,7 @@ def check_credentials(objs: list[Obj]) -> list[str]:
             f"{env['name']}, not a mounted file"
             for container in pod.get("initContainers", []) + pod["containers"]
             for env in container.get("env", [])
-            if (secret := env.get("valueFrom", {}).get("secretKeyRef", {}).get("name")) in DATASTORE_SECRETS
+            if (secret := env.get("valueFrom", {}).get("secretKeyRef", {}).get("name")) in secrets
         )
     return errors
 
