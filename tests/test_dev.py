@@ -19,6 +19,7 @@ import httpx
 import psutil
 import pytest
 import structlog
+from mirakuru import SimpleExecutor
 
 from tests import faults
 from votemon.__main__ import COMMANDS
@@ -242,3 +243,17 @@ def test_a_stack_process_started_under_a_lock_does_not_hold_it(tmp_path: Path) -
     finally:
         stop = f'root={ROOT}; STACK_DIR={tmp_path}; source "$root/stack/lib.sh"; stop sleeper'
         subprocess.run(["bash", "-c", stop], check=True, capture_output=True, timeout=60)
+
+
+def test_a_python_process_that_exits_kills_only_what_its_own_executors_started() -> None:
+    """mirakuru's atexit handler killed every process whose executor id ("<pid>:<uuid>") contained
+    the exiting PID's digits; votemon.dev.processes replaces it with one that matches the PID."""
+    sleeper = SimpleExecutor(["sleep", "60"])
+    sleeper.start()
+    try:
+        digits = int(str(os.getpid())[1:])  # inside this process's executor ids, and another PID
+        pretend = f"import os; os.getpid = lambda: {digits}; import votemon.dev.processes"
+        subprocess.run([sys.executable, "-c", pretend], check=True, timeout=60)
+        assert sleeper.running(), "another process's exit killed this one's executor"
+    finally:
+        sleeper.stop()

@@ -7,6 +7,7 @@ the process it started, so nothing trusts a pidfile whose PID may since name ano
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import random
@@ -20,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import mirakuru.base
+import psutil
 from mirakuru import HTTPExecutor, SimpleExecutor
 from mirakuru.exceptions import ExecutorError, ProcessFinishedWithError
 
@@ -34,6 +37,24 @@ CATALOGUE = ROOT / "base" / "pipeline-config" / "catalogue.json"
 TEST_BAND_PREFIX = "test: "
 VOTEMON = Path(sys.executable).with_name("votemon")
 TIMEOUT = 60.0  # to become ready, and to exit after the stop signal
+
+
+def kill_own_leftovers() -> None:
+    """At exit, SIGKILL what this process's executors started and left running, and nothing else.
+
+    In place of mirakuru's own atexit handler (3.1.0, base.cleanup_subprocesses), which kills every
+    process whose executor id ("<pid>:<uuid>", in its environment as mirakuru_uuid) merely *contains*
+    the exiting PID: any short-lived `python -m votemon.dev ...` whose PID appeared in those digits
+    SIGKILLed the services of another process (a CI run's shared pipeline lost its front that way)."""
+    own = f"{os.getpid()}:"
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if process.environ().get(mirakuru.base.ENV_UUID, "").startswith(own):
+                process.kill()
+
+
+atexit.unregister(mirakuru.base.cleanup_subprocesses)
+atexit.register(kill_own_leftovers)
 
 
 def stack_redis_users(stack_dir: Path | None = None) -> Path:
