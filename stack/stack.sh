@@ -100,12 +100,14 @@ kafka_acls() { # base/kafka/users.yaml's ACLs through Kafka's kafka-acls, again 
   wanted=$(sha256sum <"$root/base/kafka/users.yaml")
   [[ -f $applied && $(cat "$applied") == "$wanted" ]] && return
   say "giving the Kafka users their ACLs (base/kafka/users.yaml)"
+  local calls=() call # one kafka-acls per rule, all at once: each is mostly a JVM's start
   while read -r line; do
     read -r -a arguments <<<"$line"
     java -Xmx256m "${java_cp[@]}" org.apache.kafka.tools.AclCommand --bootstrap-server "$host:$KAFKA_PORT" \
-      --command-config "$kafka_dir/admin.properties" --add "${arguments[@]}" >>"$logs/kafka-acls.log" 2>&1 ||
-      die "kafka-acls failed; see $logs/kafka-acls.log"
+      --command-config "$kafka_dir/admin.properties" --add "${arguments[@]}" >>"$logs/kafka-acls.log" 2>&1 &
+    calls+=($!)
   done < <("$root/.venv/bin/python" -m votemon.dev.kafka_users acls)
+  for call in "${calls[@]}"; do wait "$call" || die "kafka-acls failed; see $logs/kafka-acls.log"; done
   echo "$wanted" >"$applied"
 }
 
