@@ -88,6 +88,9 @@ class Plan:
     floor_records: int = 50_000  # records each floor runs through
     # vegeta: T4 and the overload last hold_seconds, T5 and T6 open_seconds
     hold_seconds: float = 60.0
+    # the search for the highest rate held: how many probes after T4, and seconds of each
+    search_probes: int = 4
+    probe_seconds: float = 20.0
     open_seconds: float = 10.0
     open_connections: int = 64
     overload_connections: int = 256
@@ -152,9 +155,8 @@ class Bench:
         floors = {step: figures["cpu_seconds"] / figures["records"] * 1e6 for step, figures in steps.items()}
         return {"steps": steps, "cpu_us": floors, "servers_cpu_us": servers}
 
-    async def hold(self, votes_per_second: float) -> dict[str, Any]:
-        """T4: batches open loop for hold_seconds; lag sampled 5 s in and at the end, then the drain."""
-        seconds = self.plan.hold_seconds
+    async def hold(self, votes_per_second: float, seconds: float) -> dict[str, Any]:
+        """T4: batches open loop for `seconds`; lag sampled 5 s in and at the end, then the drain."""
         before = self.meter.read()
         load = asyncio.create_task(
             vegeta(self.ours, self.bodies.batch, votes_per_second / BATCH_SIZE, seconds,
@@ -182,6 +184,23 @@ class Bench:
         result["value"] = accepted if kept_up else result["counted_rate"]
         return result
 
+    async def highest_held(self, t4: dict[str, Any], say: Callable[[str], None]) -> dict[str, Any]:
+        """The highest batched rate held (as T4: lag flat, drained within 2 s), by search from T4's
+        run (next_probe)."""
+        offered = t4["rate"] * BATCH_SIZE
+        held, missed = (offered, None) if t4["kept_up"] else (None, offered)
+        probes = []
+        for _ in range(self.plan.search_probes):
+            rate = next_probe(held, missed)
+            probe = await self.hold(rate, self.plan.probe_seconds)
+            probes.append(probe)
+            say(f"search: {rate:.0f} votes/s {'held' if probe['kept_up'] else 'not held'}")
+            if probe["kept_up"]:
+                held = rate
+            else:
+                missed = rate
+        return {"held": held or 0.0, "missed": missed, "probes": probes}
+
     async def open_loop(
         self,
         url: str,
@@ -205,6 +224,18 @@ class Bench:
             "stages": [asdict(row) for row in breakdown(observed, *stages)] if stages else [],
             "loadavg": os.getloadavg()[0],
         }
+
+
+def next_probe(held: float | None, missed: float | None) -> float:
+    """The search's next rate: 20 % above the highest rate held while none was missed, 20 % below
+    the lowest missed while none was held, then halfway between the two."""
+    if held is not None and missed is not None:
+        return (held + missed) / 2
+    if held is not None:
+        return held * 1.2
+    if missed is not None:
+        return missed / 1.2
+    raise ValueError("the search starts from T4's run, held or not")
 
 
 async def measure(plan: Plan, settings: Settings, say: Any) -> dict[str, Any]:
@@ -244,9 +275,10 @@ async def measure(plan: Plan, settings: Settings, say: Any) -> dict[str, Any]:
                 )
             sustained = median(r["sustained"] for r in raw["batch"])
             say(f"holding {sustained:.0f} votes/s for {plan.hold_seconds:g} s (T4)")
-            raw["hold"] = await bench.hold(sustained)
+            raw["hold"] = await bench.hold(sustained, plan.hold_seconds)
             t4 = raw["hold"]["value"]
             say(f"T4 {t4:.0f} votes/s, kept up: {raw['hold']['kept_up']}")
+            raw["search"] = await bench.highest_held(raw["hold"], say)
             say(f"freshness at {t4 / 2:.0f} votes/s (T5)")
             raw["fresh"] = await bench.open_loop(
                 bench.ours, bodies.batch, t4 / 2 / BATCH_SIZE, "fresh", FRESHNESS_BREAKDOWN
@@ -298,7 +330,7 @@ def busiest(cores: dict[str, float]) -> str:
 
 def rows(raw: dict[str, Any]) -> list[Row]:
     single, trivial, batch, floors = raw["single"], raw["trivial"], raw["batch"], raw["floors"]
-    hold, fresh, over = raw["hold"], raw["fresh"], raw["overload"]
+    hold, search, fresh, over = raw["hold"], raw["search"], raw["fresh"], raw["overload"]
     batch_cpu = {name: median(r["cpu_us"][name] for r in batch) for name in batch[0]["cpu_us"]}
     floor = {step: median(f["cpu_us"][step] for f in floors) for step in floors[0]["cpu_us"]}
     servers = {
@@ -367,6 +399,16 @@ def rows(raw: dict[str, Any]) -> list[Row]:
             "votes/s",
             12_000,
             detail=f"{t4_detail}; {busiest(hold['cores'])}",
+        ),
+        Row(
+            "T4 highest rate held, by search",
+            search["held"],
+            "votes/s",
+            12_000,
+            detail=f"{len(search['probes'])} probes of {search['probes'][0]['seconds']:g} s: "
+            + ", ".join(
+                f"{p['rate'] * BATCH_SIZE:,.0f} {'held' if p['kept_up'] else 'not'}" for p in search["probes"]
+            ),
         ),
         Row(
             "T4 bound: all cores ÷ CPU per vote of every process (batched)",
@@ -583,7 +625,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     plan = Plan(pairs=args.pairs, seconds=args.seconds, hold_seconds=args.hold, connections=args.connections)
     if args.quick:
-        plan = Plan(pairs=1, seconds=3, floor_records=10_000, hold_seconds=10, open_seconds=4)
+        plan = Plan(
+            pairs=1, seconds=3, floor_records=10_000, hold_seconds=10, search_probes=1, probe_seconds=10,
+            open_seconds=4,
+        )  # fmt: skip
     try:  # before anything starts: a missing load generator is named, not met mid-run as a traceback
         for name in LOAD_TOOLS:
             tool(name)

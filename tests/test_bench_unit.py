@@ -193,3 +193,11 @@ def test_a_missing_load_generator_is_named_before_the_bench_starts(
     assert exited.value.code == "python -m bench: wrk is not installed: run `make bench`, or " + (
         "scripts/install-tools.sh --bench once"
     )
+
+
+def test_the_search_steps_up_while_held_down_while_not_then_halves_the_gap() -> None:
+    assert run.next_probe(10_000, None) == pytest.approx(12_000)
+    assert run.next_probe(None, 12_000) == pytest.approx(10_000)
+    assert run.next_probe(10_000, 12_000) == 11_000
+    with pytest.raises(ValueError, match="T4"):
+        run.next_probe(None, None)
