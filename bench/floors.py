@@ -117,7 +117,7 @@ async def store_floors(
                 await tally.count(call)
         with measured(figures, "insert_many", len(votes)):
             for call in calls:
-                await vote_log.insert(call, utc_now())
+                await vote_log.insert([call], utc_now())
     finally:
         await mongo.drop_database(settings.mongo_database)
         await redis.flushdb()

@@ -27,14 +27,14 @@ class NoDedupe(Checkpoint):
 
 
 class CommitBeforeWrite(Checkpoint):
-    """Stores the partition's offset (with the counts) before the log is written."""
+    """Stores each partition's offset (with the counts) before its log is written."""
 
-    async def log(self, batch: PartitionBatch) -> None:
-        """Written after the count instead."""
+    async def log(self, batches: list[PartitionBatch]) -> None:
+        """Written after each count instead."""
 
     async def count(self, batch: PartitionBatch) -> bool:
         counted = await super().count(batch)
-        await super().log(batch)
+        await super().log([batch])
         return counted
 
 

@@ -52,10 +52,10 @@ class Stores:
         self.step("dead-letter")
         self.dead += records
 
-    async def insert(self, batch: PartitionBatch, counted_at: datetime) -> int:
+    async def insert(self, batches: Sequence[PartitionBatch], counted_at: datetime) -> int:
         self.step("log")
-        self.logged += [offset for offset, _ in batch.votes]
-        return len(batch.votes)
+        self.logged += [offset for batch in batches for offset, _ in batch.votes]
+        return sum(len(batch.votes) for batch in batches)
 
     async def count(self, batch: PartitionBatch) -> Counted:
         self.step("count")
@@ -68,9 +68,9 @@ class Stores:
         self.step("rewind")
         self.rewound[tp] = stored
 
-    async def commit(self, tp: TopicPartition, end: int) -> None:
+    async def commit(self, ends: dict[TopicPartition, int]) -> None:
         self.step("commit")
-        self.committed[tp] = end
+        self.committed |= ends
 
 
 def record(offset: int, value: bytes | None, tp: TopicPartition = TP) -> ConsumerRecord[bytes, bytes]:
@@ -108,7 +108,7 @@ async def test_the_steps_run_in_order_and_the_partition_commits_its_next_offset(
         "votes_freshness_seconds_count",
     )
     before = [metric(name) for name in noted]
-    await checkpoint(stores).commit(TP, [vote_record(10), record(11, poison), vote_record(12)])
+    await checkpoint(stores).commit({TP: [vote_record(10), record(11, poison), vote_record(12)]})
     assert [metric(name) - n for name, n in zip(noted, before, strict=True)] == [1, 2, 2, 2]
     assert stores.steps == ["dead-letter", *WRITES]
     assert stores.logged == [10, 12], "the dead letter is not logged"
@@ -126,10 +126,10 @@ def stage_counts() -> list[float]:
 
 async def test_each_step_is_timed_once_per_partition_batch_and_only_when_it_ran() -> None:
     before = stage_counts()
-    await checkpoint(Stores()).commit(TP, [vote_record(10), record(11, b"{not json"), vote_record(12)])
+    await checkpoint(Stores()).commit({TP: [vote_record(10), record(11, b"{not json"), vote_record(12)]})
     assert [n - b for n, b in zip(stage_counts(), before, strict=True)] == [1, 1, 1, 1, 1]
     before = stage_counts()
-    await checkpoint(Stores(behind=5)).commit(TP, [vote_record(13)])  # no dead letter; rewound, no commit
+    await checkpoint(Stores(behind=5)).commit({TP: [vote_record(13)]})  # no dead letter; rewound, no commit
     assert [n - b for n, b in zip(stage_counts(), before, strict=True)] == [1, 0, 1, 1, 0]
 
 
@@ -137,7 +137,7 @@ async def test_a_vote_outside_the_catalogue_is_dead_lettered_with_the_reason_and
     """A record written around the front and the gRPC server (both check the catalogue)."""
     stores = Stores()
     outsider = AcceptedVote.accept(VoteIn.model_validate(vote("Alux Nahual", "Junk")), utc_now())
-    await checkpoint(stores).commit(TP, [vote_record(20), record(21, outsider.kafka_value())])
+    await checkpoint(stores).commit({TP: [vote_record(20), record(21, outsider.kafka_value())]})
     assert stores.logged == [20]
     assert dict(stores.dead[0][2])["reason"] == b"album: not an album of Alux Nahual in the catalogue"
     assert stores.committed == {TP: 22}
@@ -145,19 +145,19 @@ async def test_a_vote_outside_the_catalogue_is_dead_lettered_with_the_reason_and
 
 async def test_a_batch_of_votes_only_sends_no_dead_letters() -> None:
     stores = Stores()
-    await checkpoint(stores).commit(TP, [vote_record(0), vote_record(1)])
+    await checkpoint(stores).commit({TP: [vote_record(0), vote_record(1)]})
     assert stores.steps == WRITES
 
 
 async def test_the_order_check_catches_a_consumer_that_commits_before_it_writes() -> None:
     stores = Stores()
-    await checkpoint(stores, CommitBeforeWrite).commit(TP, [vote_record(0)])
+    await checkpoint(stores, CommitBeforeWrite).commit({TP: [vote_record(0)]})
     assert stores.steps != WRITES
 
 
 async def test_redis_behind_the_batch_rewinds_the_partition_and_commits_nothing() -> None:
     stores = Stores(behind=4)
-    await checkpoint(stores).commit(TP, [vote_record(7), vote_record(8)])
+    await checkpoint(stores).commit({TP: [vote_record(7), vote_record(8)]})
     assert stores.steps == ["log", "count", "rewind"]
     assert stores.rewound == {TP: 4}
     assert stores.committed == {}
@@ -176,7 +176,7 @@ async def test_a_failed_write_is_retried_and_nothing_after_it_runs_first(
 ) -> None:
     stores = Stores(failures={step: [error, error]})
     before = retries(label)
-    await checkpoint(stores).commit(TP, [record(0, b"not a vote"), vote_record(1)])
+    await checkpoint(stores).commit({TP: [record(0, b"not a vote"), vote_record(1)]})
     expected = ["dead-letter", *WRITES]
     at = expected.index(step)
     assert stores.steps == [*expected[:at], f"{step} failed", f"{step} failed", *expected[at:]]
@@ -187,18 +187,18 @@ async def test_a_failed_write_is_retried_and_nothing_after_it_runs_first(
 async def test_stopping_while_a_write_fails_raises_it_and_nothing_is_counted_or_committed() -> None:
     stores = Stores(failures={"log": [PyMongoError("down")]})
     with pytest.raises(PyMongoError):
-        await checkpoint(stores, stopping=True).commit(TP, [vote_record(0)])
+        await checkpoint(stores, stopping=True).commit({TP: [vote_record(0)]})
     assert stores.steps == ["log failed"]
 
 
 async def test_an_error_that_is_not_a_store_outage_is_not_retried() -> None:
     stores = Stores(failures={"count": [ValueError("bug")]})
-    with pytest.raises(ValueError, match="bug"):
-        await checkpoint(stores).commit(TP, [vote_record(0)])
+    with pytest.RaisesGroup(pytest.RaisesExc(ValueError, match="bug")):  # the partitions count at once
+        await checkpoint(stores).commit({TP: [vote_record(0)]})
     assert stores.steps == ["log", "count failed"]
 
 
-async def test_each_partition_of_a_poll_commits_its_own_offset() -> None:
+async def test_a_poll_logs_in_one_insert_and_each_partition_counts_and_commits_its_own_offset() -> None:
     stores = Stores()
     other = TopicPartition("votes", 4)
     polled = {
@@ -206,7 +206,11 @@ async def test_each_partition_of_a_poll_commits_its_own_offset() -> None:
         other: [vote_record(0, other)],
         TopicPartition("votes", 0): [],
     }
-    await checkpoint(stores).commit_all(polled)
+    await checkpoint(stores).commit(polled)
+    assert stores.logged == [5, 6, 0]
+    assert stores.steps[0] == "log" and stores.steps.count("log") == 1
+    assert sorted(stores.steps[1:-1]) == ["count", "count", "counted", "counted"]
+    assert stores.steps[-1] == "commit"
     assert stores.committed == {TP: 7, other: 1}
 
 
@@ -286,7 +290,7 @@ async def test_a_partition_revoked_before_its_rewind_is_left_to_its_new_member()
 async def test_the_kafka_commit_is_best_effort() -> None:
     consumer = FakeConsumer([TP])
     position = offsets_over(consumer, FakeTally({}))
-    await position.commit(TP, 8)
+    await position.commit({TP: 8})
     consumer.refuse = True
-    await position.commit(TP, 9)  # the partition moved to another member: noted, not raised
+    await position.commit({TP: 9})  # the partition moved to another member: noted, not raised
     assert consumer.committed == {TP: 8}

@@ -1,6 +1,6 @@
 """The consumer (group `vote-counter`): counts each vote exactly once in Redis and logs it in MongoDB.
 
-`Checkpoint.commit` runs the commit protocol for one partition of one poll, step by step;
+`Checkpoint.commit` runs the commit protocol for the partitions of one poll, step by step;
 `Offsets` decides where each partition resumes (at the offset Redis stores with the counts);
 `run` wires them to Kafka, Redis and MongoDB, and stops cleanly on SIGTERM.
 """
@@ -50,8 +50,8 @@ FRESHNESS_SECONDS = Histogram(
 )
 STAGES = Stages(
     "consumer",
-    "The consumer's stages: poll_wait per poll that returned records; decode, dead_letters (when there "
-    "are some), log_insert, count (with the offset) and commit (Kafka's, for lag) per partition batch",
+    "The consumer's stages, per poll that returned records: poll_wait, decode, dead_letters (when "
+    "there are some), log_insert, count (with the offsets) and commit (Kafka's, for lag)",
     ("poll_wait", "decode", "dead_letters", "log_insert", "count", "commit"),
 )
 
@@ -103,11 +103,11 @@ class Offsets(ConsumerRebalanceListener):  # type: ignore[misc]
         if highwater is not None:
             LAG.labels(partition=str(tp.partition)).set(max(0, highwater - end))
 
-    async def commit(self, tp: TopicPartition, end: int) -> None:
-        """Best effort: a commit refused after a rebalance is not retried (the partition belongs
-        to another member now, and Redis holds the offset anyway)."""
+    async def commit(self, ends: dict[TopicPartition, int]) -> None:
+        """Best effort: a commit refused after a rebalance is not retried (a partition belongs to
+        another member now, and Redis holds the offsets anyway)."""
         try:
-            await self._consumer.commit({tp: end})
+            await self._consumer.commit(ends)
         except KafkaError as error:
             self._logger.warning("offset commit to Kafka failed; Redis holds the offsets", error=repr(error))
 
@@ -144,7 +144,7 @@ class Offsets(ConsumerRebalanceListener):  # type: ignore[misc]
 
 @dataclass
 class Checkpoint:
-    """Writes, then commits, each partition's records; every write is retried with backoff until
+    """Writes, then commits, the records of each poll; every write is retried with backoff until
     it succeeds or the consumer stops."""
 
     settings: Settings
@@ -159,44 +159,46 @@ class Checkpoint:
     def __post_init__(self) -> None:
         self._catalogue = Catalogue.load(self.settings.catalogue_file)
 
-    async def commit_all(self, polled: dict[TopicPartition, Records]) -> None:
-        """Commit every partition of one poll; their writes overlap instead of queueing."""
-        with BATCH_SECONDS.time():
-            async with asyncio.TaskGroup() as partitions:
-                for tp, records in polled.items():
-                    if records:
-                        partitions.create_task(self.commit(tp, records))
+    async def commit(self, polled: dict[TopicPartition, Records]) -> None:
+        """The steps, in order, for every partition of one poll; each starts once the one before it
+        is acknowledged for all of them:
 
-    async def commit(self, tp: TopicPartition, records: Records) -> None:
-        """The steps, in order; each starts once the one before it is acknowledged:
-
-        1. decode: split the records into votes and dead letters (not a vote, or a band or album
-           not in the catalogue: counted nowhere; with the reason);
+        1. decode: split each partition's records into votes and dead letters (not a vote, or a band
+           or album not in the catalogue: counted nowhere; with the reason);
         2. dead letters: produce them to the dead-letter topic and await the broker's acks;
-        3. log: insert the votes' documents into MongoDB (`_id` = vote id: a replay inserts nothing);
-        4. count + offset: one script counts the votes in Redis and stores the partition's next
-           offset; if Redis is behind this batch (it lost its last writes), it changes nothing and
-           the partition is rewound to Redis' offset instead, ending here;
-        5. Kafka commit of that offset, for lag monitoring (Redis' offset is the one that counts).
+        3. log: insert the votes' documents into MongoDB, one insert for the poll (`_id` = vote id:
+           a replay inserts nothing);
+        4. count + offset: per partition, at once, one script counts its votes in Redis and stores
+           its next offset; if Redis is behind the batch (it lost its last writes), it changes
+           nothing and the partition is rewound to Redis' offset instead, ending there;
+        5. Kafka commit of the counted partitions' offsets, for lag monitoring (Redis' are the ones
+           that count).
 
-        A crash between two steps replays the partition from Redis' offset: the log's `_id` and
+        A crash between two steps replays the partitions from Redis' offsets: the log's `_id` and
         the script's offset and id checks make that replay a no-op.
         """
-        started = time.perf_counter()
-        batch, dead = self.decode(tp, records)
-        started = STAGES.since("decode", started)
-        if dead:
-            topic = self.settings.dead_letter_topic
-            await self.retrying("dead-letter", lambda: self.dead_letters.send_all(topic, dead))
-            DEAD_LETTERS.inc(len(dead))
-            started = STAGES.since("dead_letters", started)
-        await self.log(batch)
-        started = STAGES.since("log_insert", started)
-        counted = await self.count(batch)
-        started = STAGES.since("count", started)
-        if counted:
-            await self.offsets.commit(tp, batch.end)
-            STAGES.since("commit", started)
+        with BATCH_SECONDS.time():
+            started = time.perf_counter()
+            decoded = [self.decode(tp, records) for tp, records in polled.items() if records]
+            if not decoded:
+                return
+            batches = [batch for batch, _ in decoded]
+            dead = [letter for _, letters in decoded for letter in letters]
+            started = STAGES.since("decode", started)
+            if dead:
+                topic = self.settings.dead_letter_topic
+                await self.retrying("dead-letter", lambda: self.dead_letters.send_all(topic, dead))
+                DEAD_LETTERS.inc(len(dead))
+                started = STAGES.since("dead_letters", started)
+            await self.log(batches)
+            started = STAGES.since("log_insert", started)
+            async with asyncio.TaskGroup() as partitions:
+                counting = [partitions.create_task(self.count(batch)) for batch in batches]
+            started = STAGES.since("count", started)
+            ends = {batch.tp: batch.end for batch, ok in zip(batches, counting, strict=True) if ok.result()}
+            if ends:
+                await self.offsets.commit(ends)
+                STAGES.since("commit", started)
 
     def decode(self, tp: TopicPartition, records: Records) -> tuple[PartitionBatch, list[Record]]:
         """The batch of votes, and the dead letters: each other record, with its reason and source."""
@@ -220,8 +222,8 @@ class Checkpoint:
             dead.append((record.key, record.value or b"", headers))
         return PartitionBatch(tp, records[0].offset, records[-1].offset + 1, votes), dead
 
-    async def log(self, batch: PartitionBatch) -> None:
-        LOGGED.inc(await self.retrying("mongo", lambda: self.vote_log.insert(batch, utc_now())))
+    async def log(self, batches: list[PartitionBatch]) -> None:
+        LOGGED.inc(await self.retrying("mongo", lambda: self.vote_log.insert(batches, utc_now())))
 
     async def count(self, batch: PartitionBatch) -> bool:
         """Count and store the offset; False when Redis was behind and the partition was rewound."""
@@ -325,7 +327,7 @@ async def run(settings: Settings, checkpoint_type: type[Checkpoint] = Checkpoint
             polled = await consumer.getmany(timeout_ms=500, max_records=settings.consumer_max_records)
             if polled:
                 STAGES.since("poll_wait", started)
-            await checkpoint.commit_all(polled)
+            await checkpoint.commit(polled)
             await checkpoint.retrying("reconcile", offsets.reconcile)
     except* RETRYABLE as errors:
         if not stopping.is_set():

@@ -7,6 +7,7 @@ Document shape (collection `logs`):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -64,15 +65,19 @@ class VoteLog:
     async def ensure_indexes(self) -> None:
         await self._logs.create_index([("accepted_at", DESCENDING)], name="accepted_at_desc")
 
-    async def insert(self, batch: PartitionBatch, counted_at: datetime) -> int:
-        """Insert one document per vote; documents already there (a replay) are left alone.
+    async def insert(self, batches: Sequence[PartitionBatch], counted_at: datetime) -> int:
+        """Insert one document per vote of every batch, in one call (FerretDB's cost is mostly per
+        call); documents already there (a replay) are left alone.
 
         Returns how many were new. Any error other than a duplicate key is raised.
         """
-        if not batch.votes:
+        documents = [
+            log_document(vote, batch.tp.partition, offset, counted_at)
+            for batch in batches
+            for offset, vote in batch.votes
+        ]
+        if not documents:
             return 0
-        partition = batch.tp.partition
-        documents = [log_document(vote, partition, offset, counted_at) for offset, vote in batch.votes]
         try:
             result = await self._logs.insert_many(documents, ordered=False)
         except BulkWriteError as error:
