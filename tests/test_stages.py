@@ -33,7 +33,6 @@ def stage_counts(pipeline: Pipeline) -> dict[str, float]:
 
 
 def test_every_stage_observes_the_votes_going_through(pipeline: Pipeline) -> None:
-    assert pipeline.settings.coalesce_window_ms > 0  # a single vote goes through the coalescer
     before = stage_counts(pipeline)
     band = unique_band("Stages")
     assert pipeline.post(vote(band)).status_code == 202

@@ -11,28 +11,32 @@ T = TypeVar("T")
 
 
 class Coalescer(Generic[T]):
-    """Gathers the single votes of concurrent requests into one batch call (`send`).
+    """Gathers the single votes of concurrent requests into one batch call (`send`), with no timer.
 
-    The first item opens a window of `window` seconds; the batch goes when the window closes or
-    holds `limit` items. Every caller learns the outcome of the one call its item was in: success
-    only once `send` returned for the whole batch. Nothing here is unbounded: at most `limit` items
-    wait, and the calls under way hold what their callers were admitted with (the front's limit).
-    `waited`, if given, is told each item's seconds from `submit` to its batch's call starting.
+    A batch goes as soon as fewer than `calls` calls are under way: an idle front sends a vote in
+    the event loop's next turn (with whatever else arrived in this one), and a busy front sends
+    what gathered while its calls were out. So the batches grow with the load and nothing waits
+    when there is none; a fixed window cost every vote its length, at any load. A batch also goes
+    when it holds `limit` items. Every caller learns the outcome of the one call its item was in:
+    success only once `send` returned for the whole batch. Nothing here is unbounded: at most
+    `limit` items wait per call under way, and those calls hold what their callers were admitted
+    with (the front's limit). `waited`, if given, is told each item's seconds from `submit` to its
+    batch's call starting.
     """
 
     def __init__(
         self,
         send: Callable[[list[T]], Awaitable[None]],
-        window: float,
+        calls: int,
         limit: int,
         waited: Callable[[float], None] | None = None,
     ) -> None:
         self._send = send
-        self._window = window
+        self._max_calls = calls
         self._limit = limit
         self._waited = waited
         self._pending: list[tuple[T, asyncio.Future[None], float]] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._flush_soon: asyncio.Handle | None = None
         self._calls: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: T) -> None:
@@ -42,19 +46,25 @@ class Coalescer(Generic[T]):
         self._pending.append((item, done, time.perf_counter()))
         if len(self._pending) >= self._limit:
             self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self._window, self._flush)
+        elif self._flush_soon is None and len(self._calls) < self._max_calls:
+            self._flush_soon = loop.call_soon(self._flush)
         await done
 
     def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
         batch, self._pending = self._pending, []
         if batch:
             call = asyncio.create_task(self._call(batch))
             self._calls.add(call)
-            call.add_done_callback(self._calls.discard)
+            call.add_done_callback(self._call_ended)
+
+    def _call_ended(self, call: asyncio.Task[None]) -> None:
+        """A call slot is free: what gathered meanwhile goes now."""
+        self._calls.discard(call)
+        if self._pending and self._flush_soon is None:
+            self._flush()
 
     async def _call(self, batch: list[tuple[T, asyncio.Future[None], float]]) -> None:
         """Sends the batch and settles each caller's future, but not one its caller gave up on

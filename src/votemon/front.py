@@ -131,9 +131,10 @@ class VoteGateway:
         self._catalogue = catalogue
         self._tokens = IntegratorTokens(settings.integrator_tokens)
         self._stub = votes_pb2_grpc.VoteServiceStub(channel)
-        window = settings.coalesce_window_ms / 1000
         waited = functools.partial(STAGES.observe, "coalescer_wait")
-        self._coalescer = Coalescer(self._send, window, settings.coalesce_max_votes, waited)
+        self._coalescer = Coalescer(
+            self._send, settings.coalesce_max_calls, settings.coalesce_max_votes, waited
+        )
         total = Admission(settings.front_max_inflight_votes, VOTES_IN_FLIGHT)
         self.admission = ClientAdmission(total, settings.front_client_max_inflight_votes)
 
@@ -155,7 +156,7 @@ class VoteGateway:
             return shed(self._settings)
         STAGES.since("admission", started)
         try:
-            if batched or self._settings.coalesce_window_ms == 0:
+            if batched:
                 await self._send(votes)
             else:
                 await self._coalescer.submit(votes[0])

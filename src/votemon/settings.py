@@ -72,9 +72,12 @@ class Settings(BaseSettings):
     # refuse them). Above what the gke fronts can send together (3 x FRONT_MAX_INFLIGHT_VOTES, even
     # if round robin sent them all to one server), so that it only binds beyond them.
     grpc_max_inflight_votes: Count = 7000
-    # 5 ms: in paired bench runs 7-10 % less grpc-server CPU per vote than 2 ms (docs/bench/profile.md)
-    producer_linger_ms: int = Field(default=5, ge=0)
-    coalesce_window_ms: float = Field(default=2.0, ge=0)  # 0: one call per single vote
+    # 0: a batch goes as soon as no produce request of ours is in flight to its broker (aiokafka
+    # sends one at a time), so records gather only while the broker is busy (docs/performance.md)
+    producer_linger_ms: int = Field(default=0, ge=0)
+    # The front's single votes go at once while fewer CastBatch calls than this are under way, and
+    # gather into the next call while they are (votemon.coalescer)
+    coalesce_max_calls: int = Field(default=2, ge=1)
     coalesce_max_votes: int = Field(default=500, ge=1, le=1000)
     consumer_max_records: Count = 2000
     # A vote id counted less than this long ago is not counted again (README: "Dedupe window").
