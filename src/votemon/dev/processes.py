@@ -57,16 +57,20 @@ atexit.unregister(mirakuru.base.cleanup_subprocesses)
 atexit.register(kill_own_leftovers)
 
 
+def stack_state(stack_dir: Path | None = None) -> Path:
+    """Where a stack of stack/stack.sh keeps its state: `stack_dir`, else its STACK_DIR (default .local)."""
+    return stack_dir or Path(os.environ.get("STACK_DIR", ROOT / ".local"))
+
+
 def stack_redis_users(stack_dir: Path | None = None) -> Path:
-    """Where stack/stack.sh keeps the passwords of the Redis users it creates (base/redis/users.acl),
-    under its STACK_DIR (default .local)."""
-    return (stack_dir or Path(os.environ.get("STACK_DIR", ROOT / ".local"))) / "redis" / "users"
+    """Where stack/stack.sh keeps the passwords of the Redis users it creates (base/redis/users.acl)."""
+    return stack_state(stack_dir) / "redis" / "users"
 
 
 def stack_logins(stack_dir: Path | None = None) -> dict[str, Path]:
     """The settings that log in to a stack of stack/stack.sh: its Redis users' and Kafka users'
     password files (base/redis/users.acl, base/kafka/users.yaml) and the CA of its Kafka's TLS."""
-    kafka = (stack_dir or Path(os.environ.get("STACK_DIR", ROOT / ".local"))) / "kafka"
+    kafka = stack_state(stack_dir) / "kafka"
     return {
         "redis_users_dir": stack_redis_users(stack_dir),
         "kafka_users_dir": kafka / "users",
