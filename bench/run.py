@@ -186,20 +186,20 @@ class Bench:
 
     async def highest_held(self, t4: dict[str, Any], say: Callable[[str], None]) -> dict[str, Any]:
         """The highest batched rate held (as T4: lag flat, drained within 2 s), by search from T4's
-        run (next_probe)."""
-        offered = t4["rate"] * BATCH_SIZE
-        held, missed = (offered, None) if t4["kept_up"] else (None, offered)
+        run (next_probe); `held` is what that run accepted, as T4's value is."""
+        best: dict[str, Any] | None = t4 if t4["kept_up"] else None
+        missed = None if t4["kept_up"] else t4["rate"] * BATCH_SIZE
         probes = []
         for _ in range(self.plan.search_probes):
-            rate = next_probe(held, missed)
+            rate = next_probe(best["rate"] * BATCH_SIZE if best else None, missed)
             probe = await self.hold(rate, self.plan.probe_seconds)
             probes.append(probe)
             say(f"search: {rate:.0f} votes/s {'held' if probe['kept_up'] else 'not held'}")
             if probe["kept_up"]:
-                held = rate
+                best = probe
             else:
                 missed = rate
-        return {"held": held or 0.0, "missed": missed, "probes": probes}
+        return {"held": best["value"] if best else 0.0, "missed": missed, "probes": probes}
 
     async def open_loop(
         self,
