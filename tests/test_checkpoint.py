@@ -17,7 +17,7 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from tests.broken_consumers import CommitBeforeWrite
-from votemon.consumer import Checkpoint, Offsets
+from votemon.consumer import Checkpoint, Offsets, Records, consume
 from votemon.dev.pipeline import vote
 from votemon.kafka import Record
 from votemon.settings import Settings
@@ -72,6 +72,9 @@ class Stores:
         self.step("commit")
         self.committed |= ends
 
+    async def reconcile(self) -> None:
+        """Nothing to reconcile: these stores lose no writes unless told (`behind`)."""
+
 
 def record(offset: int, value: bytes | None, tp: TopicPartition = TP) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(tp.topic, tp.partition, offset, 0, 0, b"key", value, None, 3, len(value or b""), [])
@@ -88,6 +91,11 @@ def checkpoint(stores: Stores, kind: type[Checkpoint] = Checkpoint, stopping: bo
         event.set()
     fake: Any = stores  # in the place of each store and of the offsets
     return kind(Settings(), fake, fake, fake, fake, event)
+
+
+async def one_poll(protocol: Checkpoint, polled: dict[TopicPartition, Records]) -> None:
+    """One poll through the protocol, as the consumer's loop runs it (there, beside the next poll's write)."""
+    await protocol.count_all(await protocol.write(polled))
 
 
 def metric(name: str, **labels: str) -> float:
@@ -108,7 +116,7 @@ async def test_the_steps_run_in_order_and_the_partition_commits_its_next_offset(
         "votes_freshness_seconds_count",
     )
     before = [metric(name) for name in noted]
-    await checkpoint(stores).commit({TP: [vote_record(10), record(11, poison), vote_record(12)]})
+    await one_poll(checkpoint(stores), {TP: [vote_record(10), record(11, poison), vote_record(12)]})
     assert [metric(name) - n for name, n in zip(noted, before, strict=True)] == [1, 2, 2, 2]
     assert stores.steps == ["dead-letter", *WRITES]
     assert stores.logged == [10, 12], "the dead letter is not logged"
@@ -126,10 +134,12 @@ def stage_counts() -> list[float]:
 
 async def test_each_step_is_timed_once_per_partition_batch_and_only_when_it_ran() -> None:
     before = stage_counts()
-    await checkpoint(Stores()).commit({TP: [vote_record(10), record(11, b"{not json"), vote_record(12)]})
+    await one_poll(checkpoint(Stores()), {TP: [vote_record(10), record(11, b"{not json"), vote_record(12)]})
     assert [n - b for n, b in zip(stage_counts(), before, strict=True)] == [1, 1, 1, 1, 1]
     before = stage_counts()
-    await checkpoint(Stores(behind=5)).commit({TP: [vote_record(13)]})  # no dead letter; rewound, no commit
+    await one_poll(
+        checkpoint(Stores(behind=5)), {TP: [vote_record(13)]}
+    )  # no dead letter; rewound, no commit
     assert [n - b for n, b in zip(stage_counts(), before, strict=True)] == [1, 0, 1, 1, 0]
 
 
@@ -137,7 +147,7 @@ async def test_a_vote_outside_the_catalogue_is_dead_lettered_with_the_reason_and
     """A record written around the front and the gRPC server (both check the catalogue)."""
     stores = Stores()
     outsider = AcceptedVote.accept(VoteIn.model_validate(vote("Alux Nahual", "Junk")), utc_now())
-    await checkpoint(stores).commit({TP: [vote_record(20), record(21, outsider.kafka_value())]})
+    await one_poll(checkpoint(stores), {TP: [vote_record(20), record(21, outsider.kafka_value())]})
     assert stores.logged == [20]
     assert dict(stores.dead[0][2])["reason"] == b"album: not an album of Alux Nahual in the catalogue"
     assert stores.committed == {TP: 22}
@@ -145,19 +155,19 @@ async def test_a_vote_outside_the_catalogue_is_dead_lettered_with_the_reason_and
 
 async def test_a_batch_of_votes_only_sends_no_dead_letters() -> None:
     stores = Stores()
-    await checkpoint(stores).commit({TP: [vote_record(0), vote_record(1)]})
+    await one_poll(checkpoint(stores), {TP: [vote_record(0), vote_record(1)]})
     assert stores.steps == WRITES
 
 
 async def test_the_order_check_catches_a_consumer_that_commits_before_it_writes() -> None:
     stores = Stores()
-    await checkpoint(stores, CommitBeforeWrite).commit({TP: [vote_record(0)]})
+    await one_poll(checkpoint(stores, CommitBeforeWrite), {TP: [vote_record(0)]})
     assert stores.steps != WRITES
 
 
 async def test_redis_behind_the_batch_rewinds_the_partition_and_commits_nothing() -> None:
     stores = Stores(behind=4)
-    await checkpoint(stores).commit({TP: [vote_record(7), vote_record(8)]})
+    await one_poll(checkpoint(stores), {TP: [vote_record(7), vote_record(8)]})
     assert stores.steps == ["log", "count", "rewind"]
     assert stores.rewound == {TP: 4}
     assert stores.committed == {}
@@ -176,7 +186,7 @@ async def test_a_failed_write_is_retried_and_nothing_after_it_runs_first(
 ) -> None:
     stores = Stores(failures={step: [error, error]})
     before = retries(label)
-    await checkpoint(stores).commit({TP: [record(0, b"not a vote"), vote_record(1)]})
+    await one_poll(checkpoint(stores), {TP: [record(0, b"not a vote"), vote_record(1)]})
     expected = ["dead-letter", *WRITES]
     at = expected.index(step)
     assert stores.steps == [*expected[:at], f"{step} failed", f"{step} failed", *expected[at:]]
@@ -187,14 +197,14 @@ async def test_a_failed_write_is_retried_and_nothing_after_it_runs_first(
 async def test_stopping_while_a_write_fails_raises_it_and_nothing_is_counted_or_committed() -> None:
     stores = Stores(failures={"log": [PyMongoError("down")]})
     with pytest.raises(PyMongoError):
-        await checkpoint(stores, stopping=True).commit({TP: [vote_record(0)]})
+        await one_poll(checkpoint(stores, stopping=True), {TP: [vote_record(0)]})
     assert stores.steps == ["log failed"]
 
 
 async def test_an_error_that_is_not_a_store_outage_is_not_retried() -> None:
     stores = Stores(failures={"count": [ValueError("bug")]})
     with pytest.RaisesGroup(pytest.RaisesExc(ValueError, match="bug")):  # the partitions count at once
-        await checkpoint(stores).commit({TP: [vote_record(0)]})
+        await one_poll(checkpoint(stores), {TP: [vote_record(0)]})
     assert stores.steps == ["log", "count failed"]
 
 
@@ -206,12 +216,61 @@ async def test_a_poll_logs_in_one_insert_and_each_partition_counts_and_commits_i
         other: [vote_record(0, other)],
         TopicPartition("votes", 0): [],
     }
-    await checkpoint(stores).commit(polled)
+    await one_poll(checkpoint(stores), polled)
     assert stores.logged == [5, 6, 0]
     assert stores.steps[0] == "log" and stores.steps.count("log") == 1
     assert sorted(stores.steps[1:-1]) == ["count", "count", "counted", "counted"]
     assert stores.steps[-1] == "commit"
     assert stores.committed == {TP: 7, other: 1}
+
+
+class CountsAfterTheNextLog(Stores):
+    """The first poll's count holds until the second poll is logged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.second_logged = asyncio.Event()
+        self.counted_to: list[int] = []
+
+    async def insert(self, batches: Sequence[PartitionBatch], counted_at: datetime) -> int:
+        inserted = await super().insert(batches, counted_at)
+        if len(self.logged) == 2:
+            self.second_logged.set()
+        return inserted
+
+    async def count(self, batch: PartitionBatch) -> Counted:
+        self.step("count")
+        await self.second_logged.wait()
+        return Counted(len(batch.votes), None)
+
+    def counted(self, tp: TopicPartition, end: int) -> None:
+        super().counted(tp, end)
+        self.counted_to.append(end)
+
+
+class Polls:
+    """getmany returns these polls, then nothing, and stops the consumer."""
+
+    def __init__(self, polls: list[dict[TopicPartition, Records]], stopping: asyncio.Event) -> None:
+        self.polls = polls
+        self.stopping = stopping
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, Records]:
+        if self.polls:
+            return self.polls.pop(0)
+        self.stopping.set()
+        return {}
+
+
+async def test_the_loop_logs_the_next_poll_while_the_last_counts_and_counts_in_poll_order() -> None:
+    stores = CountsAfterTheNextLog()
+    protocol = checkpoint(stores)
+    polls = Polls([{TP: [vote_record(0)]}, {TP: [vote_record(1)]}], protocol.stopping)
+    await asyncio.wait_for(consume(cast(AIOKafkaConsumer, polls), protocol, Settings(), protocol.stopping), 5)
+    logs = [at for at, step in enumerate(stores.steps) if step == "log"]
+    assert logs[1] < stores.steps.index("counted"), "the second poll is logged before the first is counted"
+    assert stores.counted_to == [1, 2], "the polls are counted in order"
+    assert stores.steps[-1] == "commit" and stores.committed == {TP: 2}
 
 
 class FakeConsumer:

@@ -1,6 +1,7 @@
 """The consumer (group `vote-counter`): counts each vote exactly once in Redis and logs it in MongoDB.
 
-`Checkpoint.commit` runs the commit protocol for the partitions of one poll, step by step;
+`Checkpoint.write` and `Checkpoint.count_all` run the commit protocol for the partitions of one
+poll, step by step;
 `Offsets` decides where each partition resumes (at the offset Redis stores with the counts);
 `run` wires them to Kafka, Redis and MongoDB, and stops cleanly on SIGTERM.
 """
@@ -42,7 +43,6 @@ DEAD_LETTERS = Counter(
     "dead-letter topic",
 )
 RETRIES = Counter("votes_consumer_retries_total", "Retried writes to Redis, MongoDB or Kafka", ["step"])
-BATCH_SECONDS = Histogram("votes_consumer_batch_seconds", "Time to log, count and commit one batch")
 FRESHNESS_SECONDS = Histogram(
     "votes_freshness_seconds",
     "From a vote's acceptance to its count in Redis",
@@ -159,15 +159,37 @@ class Checkpoint:
     def __post_init__(self) -> None:
         self._catalogue = Catalogue.load(self.settings.catalogue_file)
 
-    async def commit(self, polled: dict[TopicPartition, Records]) -> None:
-        """The steps, in order, for every partition of one poll; each starts once the one before it
-        is acknowledged for all of them:
+    async def write(self, polled: dict[TopicPartition, Records]) -> list[PartitionBatch]:
+        """Steps 1-3 for every partition of one poll; each starts once the one before it is
+        acknowledged for all of them:
 
         1. decode: split each partition's records into votes and dead letters (not a vote, or a band
            or album not in the catalogue: counted nowhere; with the reason);
         2. dead letters: produce them to the dead-letter topic and await the broker's acks;
         3. log: insert the votes' documents into MongoDB, one insert for the poll (`_id` = vote id:
-           a replay inserts nothing);
+           a replay inserts nothing).
+
+        Returns the batches, for `count_all`.
+        """
+        started = time.perf_counter()
+        decoded = [self.decode(tp, records) for tp, records in polled.items() if records]
+        batches = [batch for batch, _ in decoded]
+        dead = [letter for _, letters in decoded for letter in letters]
+        if not batches:
+            return batches
+        started = STAGES.since("decode", started)
+        if dead:
+            topic = self.settings.dead_letter_topic
+            await self.retrying("dead-letter", lambda: self.dead_letters.send_all(topic, dead))
+            DEAD_LETTERS.inc(len(dead))
+            started = STAGES.since("dead_letters", started)
+        await self.log(batches)
+        STAGES.since("log_insert", started)
+        return batches
+
+    async def count_all(self, batches: list[PartitionBatch]) -> None:
+        """Steps 4-5, once `write` returned the batches:
+
         4. count + offset: per partition, at once, one script counts its votes in Redis and stores
            its next offset; if Redis is behind the batch (it lost its last writes), it changes
            nothing and the partition is rewound to Redis' offset instead, ending there;
@@ -177,28 +199,16 @@ class Checkpoint:
         A crash between two steps replays the partitions from Redis' offsets: the log's `_id` and
         the script's offset and id checks make that replay a no-op.
         """
-        with BATCH_SECONDS.time():
-            started = time.perf_counter()
-            decoded = [self.decode(tp, records) for tp, records in polled.items() if records]
-            if not decoded:
-                return
-            batches = [batch for batch, _ in decoded]
-            dead = [letter for _, letters in decoded for letter in letters]
-            started = STAGES.since("decode", started)
-            if dead:
-                topic = self.settings.dead_letter_topic
-                await self.retrying("dead-letter", lambda: self.dead_letters.send_all(topic, dead))
-                DEAD_LETTERS.inc(len(dead))
-                started = STAGES.since("dead_letters", started)
-            await self.log(batches)
-            started = STAGES.since("log_insert", started)
-            async with asyncio.TaskGroup() as partitions:
-                counting = [partitions.create_task(self.count(batch)) for batch in batches]
-            started = STAGES.since("count", started)
-            ends = {batch.tp: batch.end for batch, ok in zip(batches, counting, strict=True) if ok.result()}
-            if ends:
-                await self.offsets.commit(ends)
-                STAGES.since("commit", started)
+        if not batches:
+            return
+        started = time.perf_counter()
+        async with asyncio.TaskGroup() as partitions:
+            counting = [partitions.create_task(self.count(batch)) for batch in batches]
+        started = STAGES.since("count", started)
+        ends = {batch.tp: batch.end for batch, ok in zip(batches, counting, strict=True) if ok.result()}
+        if ends:
+            await self.offsets.commit(ends)
+            STAGES.since("commit", started)
 
     def decode(self, tp: TopicPartition, records: Records) -> tuple[PartitionBatch, list[Record]]:
         """The batch of votes, and the dead letters: each other record, with its reason and source."""
@@ -281,6 +291,31 @@ async def housekeeping(tally: Tally, stopping: asyncio.Event) -> None:
             await asyncio.wait_for(stopping.wait(), timeout=HOUSEKEEPING_SECONDS)
 
 
+async def consume(
+    consumer: AIOKafkaConsumer, checkpoint: Checkpoint, settings: Settings, stopping: asyncio.Event
+) -> None:
+    """Polls until stopping. A poll's counts (Redis) run while the next poll is fetched and logged
+    (MongoDB), so that the two stores work at once; a partition's counts still go in offset order,
+    each after its log."""
+    counting: asyncio.Task[None] | None = None
+    try:
+        while not stopping.is_set():
+            started = time.perf_counter()
+            polled = await consumer.getmany(timeout_ms=500, max_records=settings.consumer_max_records)
+            if polled:
+                STAGES.since("poll_wait", started)
+            written = await checkpoint.write(polled)
+            if counting is not None:
+                await counting
+            counting = asyncio.create_task(checkpoint.count_all(written))
+            await checkpoint.retrying("reconcile", checkpoint.offsets.reconcile)
+        if counting is not None:
+            await counting
+    finally:
+        if counting is not None and not counting.done():
+            counting.cancel()  # its partitions are replayed from Redis' offsets after the restart
+
+
 async def run(settings: Settings, checkpoint_type: type[Checkpoint] = Checkpoint) -> None:
     logger = configure_logging(settings, "consumer")
     stopping = stop_event()
@@ -322,13 +357,7 @@ async def run(settings: Settings, checkpoint_type: type[Checkpoint] = Checkpoint
     trimmer = asyncio.create_task(housekeeping(tally, stopping))
     logger.info("consuming", topic=settings.votes_topic, group=settings.consumer_group)
     try:
-        while not stopping.is_set():
-            started = time.perf_counter()
-            polled = await consumer.getmany(timeout_ms=500, max_records=settings.consumer_max_records)
-            if polled:
-                STAGES.since("poll_wait", started)
-            await checkpoint.commit(polled)
-            await checkpoint.retrying("reconcile", offsets.reconcile)
+        await consume(consumer, checkpoint, settings, stopping)
     except* RETRYABLE as errors:
         if not stopping.is_set():
             raise
