@@ -273,6 +273,33 @@ async def test_the_loop_logs_the_next_poll_while_the_last_counts_and_counts_in_p
     assert stores.steps[-1] == "commit" and stores.committed == {TP: 2}
 
 
+class NotesCountsInFlight(Stores):
+    """Notes whether a poll's counts were in flight (a task not done) when the loop reconciled: the
+    reconcile reads Redis' offsets over the wire, and a count storing its offset meanwhile would
+    look lost and be rewound."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reconciled_beside_a_count = False
+
+    async def reconcile(self) -> None:
+        counting = [
+            task
+            for task in asyncio.all_tasks()
+            if not task.done() and getattr(task.get_coro(), "__qualname__", "") == "Checkpoint.count_all"
+        ]
+        self.reconciled_beside_a_count |= bool(counting)
+
+
+async def test_the_loop_reconciles_the_offsets_only_while_no_count_is_in_flight() -> None:
+    stores = NotesCountsInFlight()
+    protocol = checkpoint(stores)
+    polls = Polls([{TP: [vote_record(0)]}, {TP: [vote_record(1)]}], protocol.stopping)
+    await asyncio.wait_for(consume(cast(AIOKafkaConsumer, polls), protocol, Settings(), protocol.stopping), 5)
+    assert stores.committed == {TP: 2}
+    assert not stores.reconciled_beside_a_count, "a stale read of Redis' offsets would rewind for nothing"
+
+
 class FakeConsumer:
     """The part of AIOKafkaConsumer the offsets use; Kafka keeps the partitions from offset 2."""
 

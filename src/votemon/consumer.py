@@ -296,7 +296,7 @@ async def consume(
 ) -> None:
     """Polls until stopping. A poll's counts (Redis) run while the next poll is fetched and logged
     (MongoDB), so that the two stores work at once; a partition's counts still go in offset order,
-    each after its log."""
+    each after its log, and the offsets are reconciled only while no count is in flight."""
     counting: asyncio.Task[None] | None = None
     try:
         while not stopping.is_set():
@@ -307,8 +307,10 @@ async def consume(
             written = await checkpoint.write(polled)
             if counting is not None:
                 await counting
-            counting = asyncio.create_task(checkpoint.count_all(written))
+            # Between counts: a count in flight would store an offset after reconcile read Redis',
+            # and the stale read would rewind a partition Redis lost nothing of.
             await checkpoint.retrying("reconcile", checkpoint.offsets.reconcile)
+            counting = asyncio.create_task(checkpoint.count_all(written))
         if counting is not None:
             await counting
     finally:
