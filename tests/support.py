@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import re
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import redis
 
-from votemon.dev.processes import free_port, isolated_settings
+from votemon.dev.processes import Service, free_port, isolated_settings
 from votemon.dev.redis_databases import RedisDatabase, redis_url
 from votemon.dev.seed import count_votes
 from votemon.settings import Settings
@@ -24,6 +26,14 @@ def test_settings(**overrides: Any) -> Settings:
     # one trusted proxy: the tests act as the load balancer and send X-Forwarded-For themselves
     values = {"redis_url": redis_url(RedisDatabase.TEST_PIPELINE), "front_trusted_proxy_hops": 1, **overrides}
     return isolated_settings(**values)
+
+
+def service_metric(service: Service, name: str) -> float:
+    """An unlabelled sample of a running service's /metrics; a missing one fails the test."""
+    text = httpx.get(f"{service.base_url}/metrics", timeout=5).text
+    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
+    assert match, f"{name} missing"
+    return float(match.group(1))
 
 
 def store_settings(database: RedisDatabase, **overrides: Any) -> Settings:

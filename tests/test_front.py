@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import service_metric
 from votemon.dev.eventually import eventually
 from votemon.dev.pipeline import Pipeline, unique_band, vote
 from votemon.dev.processes import Service, free_port
@@ -147,13 +147,6 @@ def test_sigterm_under_load_fails_no_request_on_a_kept_connection(pipeline: Pipe
     assert pipeline.wait_band_count(band) == len(statuses)
 
 
-def front_metric(front: Service, name: str) -> float:
-    text = httpx.get(f"{front.base_url}/metrics", timeout=5).text
-    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
-    assert match, f"{name} missing"
-    return float(match.group(1))
-
-
 def test_overload_is_shed_with_503_before_parsing_and_counted_exactly_after_retry(pipeline: Pipeline) -> None:
     """With its in-flight votes at the limit, the front answers more votes 503 + Retry-After at once,
     without reading the body (a malformed one gets 503 too, not 400), instead of queueing them; a
@@ -184,10 +177,14 @@ def test_overload_is_shed_with_503_before_parsing_and_counted_exactly_after_retr
         server.process.send_signal(signal.SIGSTOP)
         with ThreadPoolExecutor(2) as pool:
             in_flight = [pool.submit(post, held)]
-            eventually(lambda: front_metric(front, "votes_in_flight") == 15, "15 votes in flight", within=30)
+            eventually(
+                lambda: service_metric(front, "votes_in_flight") == 15, "15 votes in flight", within=30
+            )
             shed = [post(too_big)]  # 15 + 10 > 20: refused whole, after parsing
             in_flight.append(pool.submit(post, fits))
-            eventually(lambda: front_metric(front, "votes_in_flight") == 20, "20 votes in flight", within=30)
+            eventually(
+                lambda: service_metric(front, "votes_in_flight") == 20, "20 votes in flight", within=30
+            )
             # at the limit: refused before the body is read
             shed += [
                 post(single),
@@ -205,8 +202,8 @@ def test_overload_is_shed_with_503_before_parsing_and_counted_exactly_after_retr
             assert reply.headers["Retry-After"] == str(settings.retry_after_seconds)
             assert reply.json()["error"] == "overloaded"
             assert "ids" not in reply.json()  # nothing was sent: the same body again is safe
-        assert front_metric(front, "votes_shed_requests_total") == 3
-        assert front_metric(front, "votes_in_flight") == 0
+        assert service_metric(front, "votes_shed_requests_total") == 3
+        assert service_metric(front, "votes_in_flight") == 0
 
         assert [post(body).status_code for body in (too_big, single)] == [202, 202]
         assert pipeline.wait_band_count(band) == 15 + 5 + 10 + 1

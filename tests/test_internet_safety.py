@@ -16,8 +16,8 @@ import httpx
 import orjson
 import pytest
 
+from tests.support import service_metric
 from votemon.dev.pipeline import Pipeline, unique_band, vote
-from votemon.dev.prometheus_text import metric
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
 from votemon.store import tally
 from votemon.votes import MAX_BATCH
@@ -26,17 +26,13 @@ from votemon.votes import MAX_BATCH
 # stored offsets and the real votes counted meanwhile change (README, "Redis memory": a few MiB).
 FLOOD_REDIS_BYTES = 8 * 1024 * 1024
 FLOOD_NAMES = 100_000
+REWINDS = "votes_consumer_rewinds_total"
 GOOD_RATIO = 0.95
 GOOD_VOTES = 100  # the well-behaved client's, one at a time: the flood lasts as long as they do
 
 
 def junk_vote(i: int) -> dict[str, Any]:
     return vote(f"Junk {uuid.uuid4().hex}", f"Album {i}")
-
-
-def consumer_rewinds(pipeline: Pipeline) -> float:
-    metrics = pipeline.http.get(f"{pipeline.services['consumer'].base_url}/metrics").text
-    return metric(metrics, "votes_consumer_rewinds_total")
 
 
 def post(pipeline: Pipeline, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -151,7 +147,7 @@ def test_a_flood_of_random_names_leaves_redis_and_the_totals_bounded(pipeline: P
     Redis grows by less than FLOOD_REDIS_BYTES, /api/totals stays within its stated maximum, and a
     real vote sent after is counted."""
     redis_before = int(pipeline.redis.info("memory")["used_memory"])
-    rewinds = consumer_rewinds(pipeline)
+    rewinds = service_metric(pipeline.services["consumer"], REWINDS)
     produced = pipeline.produced()
     batches = FLOOD_NAMES // MAX_BATCH
     statuses = {
@@ -171,7 +167,7 @@ def test_a_flood_of_random_names_leaves_redis_and_the_totals_bounded(pipeline: P
     assert post(pipeline, vote(band)).status_code == 202
     assert pipeline.wait_band_count(band, timeout=180) == 1
 
-    assert consumer_rewinds(pipeline) == rewinds
+    assert service_metric(pipeline.services["consumer"], REWINDS) == rewinds
     ours = [r for r in dead_letters(pipeline) if r.value and f"junk-{run}-".encode() in r.value]
     assert len(ours) == FLOOD_NAMES
     assert dict(ours[0].headers)["reason"].startswith(b"name: not a band of the catalogue")
