@@ -283,10 +283,11 @@ class NotesCountsInFlight(Stores):
         self.reconciled_beside_a_count = False
 
     async def reconcile(self) -> None:
+        count_all = Checkpoint.count_all.__qualname__
         counting = [
             task
             for task in asyncio.all_tasks()
-            if not task.done() and getattr(task.get_coro(), "__qualname__", "") == "Checkpoint.count_all"
+            if not task.done() and getattr(task.get_coro(), "__qualname__", "") == count_all
         ]
         self.reconciled_beside_a_count |= bool(counting)
 
@@ -371,6 +372,21 @@ async def test_a_partition_revoked_before_its_rewind_is_left_to_its_new_member()
     tally = FakeTally({})
     await offsets_over(consumer, tally).rewind(TP, 0)
     assert (consumer.positions, tally.stored) == ({}, {})
+
+
+async def test_partitions_are_given_up_once_the_last_polls_counts_are_done() -> None:
+    position = offsets_over(FakeConsumer([TP]), FakeTally({}))
+    counted = asyncio.Event()
+
+    async def counts() -> None:
+        await counted.wait()
+
+    position.counting = asyncio.create_task(counts())
+    revoking = asyncio.create_task(position.on_partitions_revoked([TP]))
+    await asyncio.sleep(0)  # one turn of the loop: the revoke starts and reaches the counts
+    assert not revoking.done(), "the partitions would go to another member before their offsets are in Redis"
+    counted.set()
+    await asyncio.wait_for(revoking, 5)
 
 
 async def test_the_kafka_commit_is_best_effort() -> None:

@@ -84,8 +84,13 @@ class Offsets(ConsumerRebalanceListener):  # type: ignore[misc]
         self._logger = structlog.get_logger()
         self._counted_to: dict[TopicPartition, int] = {}  # next offset, per partition this member counted
         self._reconciled = time.monotonic()
+        self.counting: asyncio.Task[None] | None = None  # the last poll's counts, set by consume()
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        """Give the partitions up once the last poll's counts are done: until then their offsets are not
+        in Redis, and their next member would read the poll again."""
+        if self.counting is not None:
+            await asyncio.wait([self.counting])
         self._logger.info("partitions revoked", partitions=sorted(tp.partition for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
@@ -310,7 +315,7 @@ async def consume(
             # Between counts: a count in flight would store an offset after reconcile read Redis',
             # and the stale read would rewind a partition Redis lost nothing of.
             await checkpoint.retrying("reconcile", checkpoint.offsets.reconcile)
-            counting = asyncio.create_task(checkpoint.count_all(written))
+            counting = checkpoint.offsets.counting = asyncio.create_task(checkpoint.count_all(written))
         if counting is not None:
             await counting
     finally:
