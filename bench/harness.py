@@ -24,6 +24,7 @@ from votemon.dev.processes import ROOT, Service, environment, free_port, isolate
 from votemon.dev.prometheus_text import Observed, parse_histograms
 from votemon.dev.redis_databases import RedisDatabase, redis_url
 from votemon.dev.topic_ends import TopicEnds, TopicEndsError
+from votemon.runtime import GC_PAUSES_METRIC
 from votemon.settings import Settings
 from votemon.store import tally
 
@@ -45,12 +46,20 @@ __all__ = [
 WORK = ROOT / ".local" / "bench"
 
 # What the probe reads of /metrics: each service's stages (votemon.stages), named "<service> <stage>",
-# and the wholes they make up, by the service and the histogram that times them.
+# its collector's pauses (votemon.runtime.GC_PAUSES_METRIC), named "<service> gc_gen<generation>", and the
+# wholes they make up, by the service and the histogram that times them.
 WHOLES = {
     "front request": ("front", "votes_http_request_seconds"),
     "consumer freshness": ("consumer", "votes_freshness_seconds"),
 }
 REQUEST, FRESHNESS = WHOLES
+
+
+def gc_pauses(service: str) -> tuple[str, ...]:
+    """A process' collections, youngest generation first: they hold every stage it is in at the time."""
+    return tuple(f"{service} gc_gen{generation}" for generation in range(3))
+
+
 # a single vote's stages in order; the grpc-server's are inside the front's grpc_call
 VOTE_STAGES = (
     "front read_parse",
@@ -61,6 +70,8 @@ VOTE_STAGES = (
     "grpc enqueue",
     "grpc linger_ack",
     "front reply",
+    *gc_pauses("front"),
+    *gc_pauses("grpc"),
 )
 # from the vote's acceptance (stamped before enqueue) to its count; the commit comes after
 FRESHNESS_STAGES = (
@@ -72,6 +83,7 @@ FRESHNESS_STAGES = (
     "consumer log_insert",
     "consumer count",
     "consumer commit",
+    *gc_pauses("consumer"),
 )
 
 
@@ -153,6 +165,11 @@ class Probe:
             f"{service} {stage}": seen
             for service, text in pages.items()
             for stage, seen in parse_histograms(text, f"votemon_{service}_stage_seconds", "stage").items()
+        }
+        found |= {
+            f"{service} gc_gen{generation}": seen
+            for service, text in pages.items()
+            for generation, seen in parse_histograms(text, GC_PAUSES_METRIC, "generation").items()
         }
         for name, (service, histogram) in WHOLES.items():
             found[name] = parse_histograms(pages[service], histogram)[""]

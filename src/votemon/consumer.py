@@ -26,7 +26,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 
 from votemon.catalogue import Catalogue
 from votemon.kafka import Record, ReliableProducer, login
-from votemon.runtime import configure_logging, ops_app, serve_app, stop_event
+from votemon.runtime import configure_process, ops_app, serve_app, stop_event
 from votemon.settings import Settings
 from votemon.stages import Stages
 from votemon.store import PartitionBatch
@@ -324,7 +324,7 @@ async def consume(
 
 
 async def run(settings: Settings, checkpoint_type: type[Checkpoint] = Checkpoint) -> None:
-    logger = configure_logging(settings, "consumer")
+    logger = configure_process(settings, "consumer")
     stopping = stop_event()
     redis = redis_client(settings, "consumer")
     mongo = mongo_client(settings)

@@ -19,7 +19,7 @@ from votemon.catalogue import Catalogue
 from votemon.coalescer import Coalescer
 from votemon.http import error_response, json_response
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
-from votemon.runtime import add_probes, configure_logging, serve_app, stop_event
+from votemon.runtime import add_probes, configure_process, serve_app, stop_event
 from votemon.settings import Settings
 from votemon.stages import Stages
 from votemon.votes import FieldError, InvalidVotesError, parse_votes
@@ -282,7 +282,7 @@ def invalid_votes_response(errors: list[FieldError]) -> Response:
 
 
 async def run(settings: Settings) -> None:
-    log = configure_logging(settings, "front")
+    log = configure_process(settings, "front")
     stopping = stop_event()
     catalogue = Catalogue.load(settings.catalogue_file)
     channel = grpc_channel(settings)

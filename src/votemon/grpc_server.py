@@ -16,7 +16,7 @@ from votemon.admission import Admission
 from votemon.catalogue import Catalogue
 from votemon.kafka import Record, ReliableProducer
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
-from votemon.runtime import configure_logging, ops_app, serve_app, stop_event
+from votemon.runtime import configure_process, ops_app, serve_app, stop_event
 from votemon.settings import Settings
 from votemon.stages import Stages
 from votemon.votes import MAX_BATCH, AcceptedVote, proto_errors, utc_now
@@ -121,7 +121,7 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
 
 
 async def run(settings: Settings) -> None:
-    log = configure_logging(settings, "grpc-server")
+    log = configure_process(settings, "grpc-server")
     stopping = stop_event()
     catalogue = Catalogue.load(settings.catalogue_file)
     producer = ReliableProducer(settings, "grpc-server")

@@ -21,7 +21,7 @@ from quart import Quart, Response, request
 from redis.exceptions import RedisError
 
 from votemon.http import error_response, json_response
-from votemon.runtime import add_probes, configure_logging, serve_app, stop_event
+from votemon.runtime import add_probes, configure_process, serve_app, stop_event
 from votemon.settings import Settings
 from votemon.store.tally import LATEST_SIZE, Tally, redis_client
 from votemon.stream import REDIS_UNAVAILABLE, Broadcaster, stream_response
@@ -179,7 +179,7 @@ def add_page(app: Quart) -> None:
 
 
 async def run(settings: Settings) -> None:
-    log = configure_logging(settings, "results")
+    log = configure_process(settings, "results")
     stopping = stop_event()
     redis = redis_client(settings, "results")
     tally = Tally(redis, settings)

@@ -1,23 +1,60 @@
-"""What every service shares at run time: JSON logs, SIGTERM handling, and serving a Quart app."""
+"""What every service shares at run time: JSON logs, the collector's pauses timed, SIGTERM handling,
+and serving a Quart app."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 
 import structlog
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from quart import Quart, Response
 
 from votemon.settings import Settings
+from votemon.stages import BUCKETS
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 STOPPING_KEY = "VOTEMON_STOPPING"  # app.config entry: the stop event serve_app serves until
+GC_PAUSES_METRIC = "votemon_gc_pause_seconds"  # the bench reads it by name
+GC_PAUSES = Histogram(
+    GC_PAUSES_METRIC,
+    "Collections of Python's cyclic garbage collector: the whole process, event loop included, waits",
+    ["generation"],
+    buckets=BUCKETS,
+)
+
+
+class GcPauseTimer:
+    """A gc.callbacks entry: times each collection from its start to its stop, by generation."""
+
+    def __init__(self) -> None:
+        self._started = 0.0
+        self._children = {generation: GC_PAUSES.labels(generation=str(generation)) for generation in range(3)}
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self._children[info["generation"]].observe(time.perf_counter() - self._started)
+
+
+def watch_gc_pauses() -> None:
+    """Time this process' collections, once however often called."""
+    if not any(isinstance(callback, GcPauseTimer) for callback in gc.callbacks):
+        gc.callbacks.append(GcPauseTimer())
+
+
+def configure_process(settings: Settings, service: str) -> structlog.stdlib.BoundLogger:
+    """What each service does first: its collections timed, its logs configured."""
+    watch_gc_pauses()
+    return configure_logging(settings, service)
 
 
 def configure_logging(settings: Settings, service: str) -> structlog.stdlib.BoundLogger:
