@@ -26,7 +26,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 
 from votemon.catalogue import Catalogue
 from votemon.kafka import Record, ReliableProducer, login
-from votemon.runtime import configure_process, ops_app, serve_app, stop_event
+from votemon.runtime import configure_process, freeze_startup_objects, ops_app, serve_app, stop_event
 from votemon.settings import Settings
 from votemon.stages import Stages
 from votemon.store import PartitionBatch
@@ -362,6 +362,7 @@ async def run(settings: Settings, checkpoint_type: type[Checkpoint] = Checkpoint
     await consumer.start()
     consumer.subscribe([settings.votes_topic], listener=offsets)
     trimmer = asyncio.create_task(housekeeping(tally, stopping))
+    freeze_startup_objects()
     logger.info("consuming", topic=settings.votes_topic, group=settings.consumer_group)
     try:
         await consume(consumer, checkpoint, settings, stopping)

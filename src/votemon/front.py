@@ -19,7 +19,7 @@ from votemon.catalogue import Catalogue
 from votemon.coalescer import Coalescer
 from votemon.http import error_response, json_response
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
-from votemon.runtime import add_probes, configure_process, serve_app, stop_event
+from votemon.runtime import add_probes, configure_process, freeze_startup_objects, serve_app, stop_event
 from votemon.settings import Settings
 from votemon.stages import Stages
 from votemon.votes import FieldError, InvalidVotesError, parse_votes
@@ -286,10 +286,12 @@ async def run(settings: Settings) -> None:
     stopping = stop_event()
     catalogue = Catalogue.load(settings.catalogue_file)
     channel = grpc_channel(settings)
+    app = create_app(settings, channel, catalogue)
+    freeze_startup_objects()
     log.info("serving", bind=settings.front_bind, grpc_target=settings.grpc_target)
     try:
         await serve_app(
-            create_app(settings, channel, catalogue),
+            app,
             settings.front_bind,
             stopping,
             settings,

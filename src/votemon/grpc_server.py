@@ -16,7 +16,7 @@ from votemon.admission import Admission
 from votemon.catalogue import Catalogue
 from votemon.kafka import Record, ReliableProducer
 from votemon.rpc.votes.v1 import votes_pb2, votes_pb2_grpc
-from votemon.runtime import configure_process, ops_app, serve_app, stop_event
+from votemon.runtime import configure_process, freeze_startup_objects, ops_app, serve_app, stop_event
 from votemon.settings import Settings
 from votemon.stages import Stages
 from votemon.votes import MAX_BATCH, AcceptedVote, proto_errors, utc_now
@@ -139,6 +139,7 @@ async def run(settings: Settings) -> None:
     async def ready() -> bool:
         return not stopping.is_set()
 
+    freeze_startup_objects()
     log.info("serving", bind=settings.grpc_bind, topic=settings.votes_topic)
     ops = asyncio.create_task(
         serve_app(

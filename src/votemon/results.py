@@ -21,7 +21,7 @@ from quart import Quart, Response, request
 from redis.exceptions import RedisError
 
 from votemon.http import error_response, json_response
-from votemon.runtime import add_probes, configure_process, serve_app, stop_event
+from votemon.runtime import add_probes, configure_process, freeze_startup_objects, serve_app, stop_event
 from votemon.settings import Settings
 from votemon.store.tally import LATEST_SIZE, Tally, redis_client
 from votemon.stream import REDIS_UNAVAILABLE, Broadcaster, stream_response
@@ -192,6 +192,7 @@ async def run(settings: Settings) -> None:
         await broadcaster.close()
 
     ender = asyncio.create_task(end_streams())
+    freeze_startup_objects()
     log.info("serving", bind=settings.results_bind)
     try:
         await serve_app(app, settings.results_bind, stopping, settings)

@@ -51,6 +51,14 @@ def watch_gc_pauses() -> None:
         gc.callbacks.append(GcPauseTimer())
 
 
+def freeze_startup_objects() -> None:
+    """Once a service is set up: move what start-up made (modules, clients, tables) out of the
+    collector's reach, so that a full collection walks what serving allocates and no more (measured:
+    51-84 ms per full collection before, 1-15 ms after; docs/performance.md)."""
+    gc.collect()
+    gc.freeze()
+
+
 def configure_process(settings: Settings, service: str) -> structlog.stdlib.BoundLogger:
     """What each service does first: its collections timed, its logs configured."""
     watch_gc_pauses()
