@@ -3,9 +3,10 @@
 Alone, it starts the pipeline over the local stack (`make stack`) with the bench's settings, finds
 the batched ceiling (wrk, closed loop, 100 votes a request), then offers twice that rate open loop
 (vegeta) and prints: requests refused at once (503 + Retry-After when the front is full, 429 when
-its one client is over its share), the front's RSS growth, p99 of the accepted requests, /readyz
-failures, and whether the votes counted in Redis equal the votes answered 202
-once the consumer caught up. `python -m bench` runs the same overload at twice its T4 rate.
+its one client is over its share), the front's RSS growth, p99 of the accepted requests, each
+process' collector pauses during the load, /readyz failures, and whether the votes counted in Redis
+equal the votes answered 202 once the consumer caught up. `python -m bench` runs the same overload
+at twice its T4 rate.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import uvloop
 
 from bench.harness import WORK, Probe, Service, bench_settings, pipeline
 from bench.load import BATCH_SIZE, Bodies, vegeta, wrk
+from bench.stats import histograms_since
 from votemon.dev.prometheus_text import metric
 from votemon.kafka import create_topics
 from votemon.settings import Settings
@@ -66,6 +68,7 @@ async def overload(
     rss_before = process.memory_info().rss
     counted_before = await probe.redis_total()
     refused_before = await refused_requests(probe, front)
+    observed_before = await probe.histograms()
     load = asyncio.create_task(
         vegeta(
             f"{base}/grpc",
@@ -78,6 +81,7 @@ async def overload(
     )
     seen = await watch(process, base, load)
     result = await load
+    observed = histograms_since(await probe.histograms(), observed_before)
     drained = await probe.wait_drained()
     refused = await refused_requests(probe, front) - refused_before
     counted = await probe.redis_total() - counted_before
@@ -99,10 +103,17 @@ async def overload(
         "votes_counted": counted,
         "tallies_exact": counted == answered,
         "drain_seconds": drained,
+        "gc_pauses": {
+            name: {"count": seen.count, "seconds": seen.total}
+            for name, seen in observed.items()
+            if " gc_gen" in name
+        },
     }
 
 
-async def alone(seconds: float, connections: int, settings: Settings) -> dict[str, Any]:
+async def alone(
+    seconds: float, connections: int, settings: Settings, votes_per_second: float | None
+) -> dict[str, Any]:
     await create_topics(settings)
     probe = Probe(settings)
     await probe.start()
@@ -113,7 +124,7 @@ async def alone(seconds: float, connections: int, settings: Settings) -> dict[st
             front = services["front"]
             ceiling = await wrk(f"{front.base_url}/grpc", bodies.batch, 8, 8)
             await probe.wait_drained()
-            rate = 2 * float(ceiling["throughput"]) * BATCH_SIZE
+            rate = votes_per_second or 2 * float(ceiling["throughput"]) * BATCH_SIZE
             figures = await overload(probe, front, bodies, rate, seconds, connections)
     finally:
         await probe.close()
@@ -127,11 +138,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--limit", type=int, default=None, help="FRONT_MAX_INFLIGHT_VOTES (default: its default)"
     )
+    parser.add_argument(
+        "--votes-per-second",
+        type=float,
+        default=None,
+        help="the rate offered (default: twice the ceiling measured first); fixed, to compare builds",
+    )
     args = parser.parse_args(argv)
     settings = bench_settings()
     if args.limit is not None:
         settings = settings.model_copy(update={"front_max_inflight_votes": args.limit})
-    figures = uvloop.run(alone(args.seconds, args.connections, settings))
+    figures = uvloop.run(alone(args.seconds, args.connections, settings, args.votes_per_second))
     json.dump(figures, sys.stdout, indent=1)
     print()
 

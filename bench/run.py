@@ -454,7 +454,14 @@ def rows(raw: dict[str, Any]) -> list[Row]:
             False,
             f"from {over['rss_before_mib']:.0f} MiB",
         ),
-        Row("overload: accepted p99", over["accepted_p99_ms"], "ms", 250, False),
+        Row(
+            "overload: accepted p99",
+            over["accepted_p99_ms"],
+            "ms",
+            250,
+            False,
+            f"collections during the load: {collector_time(over['gc_pauses'])}",
+        ),
         Row(
             "overload: /readyz failures",
             over["readyz_failures"],
@@ -481,6 +488,19 @@ def rows(raw: dict[str, Any]) -> list[Row]:
         if name in servers
     ]
     return table
+
+
+def collector_time(pauses: dict[str, dict[str, float]]) -> str:
+    """Each process' collections over a load ("<service> gc_gen<N>": count and seconds), summed over
+    the generations: how long its collector held it, and how often."""
+    held: dict[str, tuple[float, float]] = {}
+    for name, seen in pauses.items():
+        service = name.split()[0]
+        count, seconds = held.get(service, (0.0, 0.0))
+        held[service] = (count + seen["count"], seconds + seen["seconds"])
+    return ", ".join(
+        f"{service} {count:,.0f} in {seconds * 1e3:,.0f} ms" for service, (count, seconds) in held.items()
+    )
 
 
 def breakdowns(raw: dict[str, Any]) -> list[tuple[str, list[StageRow]]]:

@@ -150,6 +150,15 @@ def test_breakdown_rows_from_buckets_with_their_share_of_the_whole() -> None:
     assert (whole.stage, whole.share) == ("front request", 1.0)
 
 
+def test_collector_time_sums_each_process_generations() -> None:
+    pauses = {
+        "front gc_gen0": {"count": 900.0, "seconds": 0.45},
+        "front gc_gen2": {"count": 2.0, "seconds": 0.12},
+        "consumer gc_gen1": {"count": 30.0, "seconds": 0.03},
+    }
+    assert run.collector_time(pauses) == "front 902 in 570 ms, consumer 30 in 30 ms"
+
+
 def test_stage_table_cells_in_milliseconds() -> None:
     rows = [
         stats.StageRow("front grpc_call", 1234.0, 0.0042, 0.003, 0.0215, 0.37),
