@@ -90,16 +90,16 @@ def produced_by(server: Service) -> float:
     return float(match.group(1))
 
 
-def test_the_front_spreads_calls_over_every_server_address(pipeline: Pipeline) -> None:
+def started_alone(pipeline: Pipeline, logs: Path, **settings: Any) -> Service:
+    """A grpc-server of its own (its own ports and log), with `settings` over the pipeline's."""
+    binds = {"grpc_bind": f"127.0.0.1:{free_port()}", "grpc_metrics_bind": f"127.0.0.1:{free_port()}"}
+    return Service("grpc-server", pipeline.settings.model_copy(update={**binds, **settings}), logs).start()
+
+
+def test_the_front_spreads_calls_over_every_server_address(pipeline: Pipeline, tmp_path: Path) -> None:
     """What a headless Service gives the front in the cluster: several addresses behind one target.
     With round_robin every server replica takes calls; a plain ClusterIP would pin them to one."""
-    servers = []
-    for _ in range(2):
-        port = free_port()
-        settings = pipeline.settings.model_copy(
-            update={"grpc_bind": f"127.0.0.1:{port}", "grpc_metrics_bind": f"127.0.0.1:{free_port()}"}
-        )
-        servers.append(Service("grpc-server", settings).start())
+    servers = [started_alone(pipeline, tmp_path / f"server-{n}") for n in range(2)]
     target = "ipv4:" + ",".join(s.settings.grpc_bind for s in servers)
     front = Service(
         "front",
@@ -124,7 +124,7 @@ def test_the_front_spreads_calls_over_every_server_address(pipeline: Pipeline) -
 
 
 def test_a_server_added_after_the_front_connected_takes_calls_within_the_connection_age(
-    pipeline: Pipeline,
+    pipeline: Pipeline, tmp_path: Path
 ) -> None:
     """A replica PR adds a grpc-server pod: the headless Service's DNS answer grows while the front
     keeps its channel. The servers end connections at their maximum age; the front then resolves
@@ -134,15 +134,13 @@ def test_a_server_added_after_the_front_connected_takes_calls_within_the_connect
     dns_server = HeadlessDns("grpc-server-headless.so1-p2.test")
 
     def server(address: str) -> Service:
-        settings = pipeline.settings.model_copy(
-            update={
-                "grpc_bind": f"{address}:{port}",
-                "grpc_metrics_bind": f"127.0.0.1:{free_port()}",
-                "grpc_max_connection_age_seconds": age,
-                "grpc_max_connection_age_grace_seconds": grace,
-            }
+        return started_alone(
+            pipeline,
+            tmp_path / address,
+            grpc_bind=f"{address}:{port}",
+            grpc_max_connection_age_seconds=age,
+            grpc_max_connection_age_grace_seconds=grace,
         )
-        return Service("grpc-server", settings).start()
 
     with dns_server.running():
         servers = [server(address) for address in ("127.0.0.2", "127.0.0.3")]
@@ -225,12 +223,6 @@ def relay(source: socket.socket, sink: socket.socket) -> None:
         while data := source.recv(65536):
             sink.sendall(data)
         sink.shutdown(socket.SHUT_WR)
-
-
-def started_alone(pipeline: Pipeline, logs: Path, **settings: Any) -> Service:
-    """A grpc-server of its own (its own ports and log), with `settings` over the pipeline's."""
-    binds = {"grpc_bind": f"127.0.0.1:{free_port()}", "grpc_metrics_bind": f"127.0.0.1:{free_port()}"}
-    return Service("grpc-server", pipeline.settings.model_copy(update={**binds, **settings}), logs).start()
 
 
 def test_a_server_started_before_kafka_waits_for_it_then_serves(pipeline: Pipeline, tmp_path: Path) -> None:
