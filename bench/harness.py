@@ -40,6 +40,7 @@ __all__ = [
     "bench_settings",
     "environment",
     "free_port",
+    "gc_pauses",
     "pipeline",
 ]
 
@@ -55,9 +56,14 @@ WHOLES = {
 REQUEST, FRESHNESS = WHOLES
 
 
-def gc_pauses(service: str) -> tuple[str, ...]:
-    """A process' collections, youngest generation first: they hold every stage it is in at the time."""
-    return tuple(f"{service} gc_gen{generation}" for generation in range(3))
+def gc_pause(service: str, generation: int | str) -> str:
+    return f"{service} gc_gen{generation}"
+
+
+def gc_pauses(*services: str) -> tuple[str, ...]:
+    """The processes' collections, youngest generation first: they hold every stage a process is in
+    at the time."""
+    return tuple(gc_pause(service, generation) for service in services for generation in range(3))
 
 
 # a single vote's stages in order; the grpc-server's are inside the front's grpc_call
@@ -70,8 +76,7 @@ VOTE_STAGES = (
     "grpc enqueue",
     "grpc linger_ack",
     "front reply",
-    *gc_pauses("front"),
-    *gc_pauses("grpc"),
+    *gc_pauses("front", "grpc"),
 )
 # from the vote's acceptance (stamped before enqueue) to its count; the commit comes after
 FRESHNESS_STAGES = (
@@ -167,7 +172,7 @@ class Probe:
             for stage, seen in parse_histograms(text, f"votemon_{service}_stage_seconds", "stage").items()
         }
         found |= {
-            f"{service} gc_gen{generation}": seen
+            gc_pause(service, generation): seen
             for service, text in pages.items()
             for generation, seen in parse_histograms(text, GC_PAUSES_METRIC, "generation").items()
         }

@@ -21,7 +21,7 @@ import httpx
 import psutil
 import uvloop
 
-from bench.harness import WORK, Probe, Service, bench_settings, pipeline
+from bench.harness import WORK, Probe, Service, bench_settings, gc_pauses, pipeline
 from bench.load import BATCH_SIZE, Bodies, vegeta, wrk
 from bench.stats import histograms_since
 from votemon.dev.prometheus_text import metric
@@ -104,9 +104,9 @@ async def overload(
         "tallies_exact": counted == answered,
         "drain_seconds": drained,
         "gc_pauses": {
-            name: {"count": seen.count, "seconds": seen.total}
-            for name, seen in observed.items()
-            if " gc_gen" in name
+            name: {"count": observed[name].count, "seconds": observed[name].total}
+            for name in gc_pauses("front", "grpc", "consumer")
+            if name in observed
         },
     }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import socket
 import socketserver
 import threading
@@ -13,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.headless_dns import HeadlessDns
+from tests.support import service_metric
 from votemon.dev.eventually import eventually
 from votemon.dev.pipeline import Pipeline, unique_band, vote
 from votemon.dev.processes import Service, free_port
@@ -83,11 +82,7 @@ def test_malformed_batches_are_refused_naming_the_field_and_nothing_is_produced(
 
 
 def produced_by(server: Service) -> float:
-    metrics = server.settings.grpc_metrics_bind
-    text = httpx.get(f"http://{metrics}/metrics", timeout=5).text
-    match = re.search(r"^votes_produced_total ([0-9.e+]+)$", text, re.MULTILINE)
-    assert match, "votes_produced_total missing"
-    return float(match.group(1))
+    return service_metric(server, "votes_produced_total")
 
 
 def started_alone(pipeline: Pipeline, logs: Path, **settings: Any) -> Service:

@@ -54,7 +54,7 @@ def watch_gc_pauses() -> None:
 def freeze_startup_objects() -> None:
     """Once a service is set up: move what start-up made (modules, clients, tables) out of the
     collector's reach, so that a full collection walks what serving allocates and no more (measured:
-    51-84 ms per full collection before, 1-15 ms after; docs/performance.md)."""
+    51-112 ms per full collection before, 1-22 ms after; docs/performance.md)."""
     gc.collect()
     gc.freeze()
 
